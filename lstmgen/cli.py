@@ -1,0 +1,39 @@
+"""The ``lstmgen`` command line: train / import / prune / info / quantize / generate / verify /
+report / demo.
+
+Every command module registers its commands on :data:`main`; a :class:`LstmgenError` becomes
+one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from . import __version__
+from .errors import LstmgenError
+
+__all__ = ["main"]
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):  # noqa: D102 - click hook
+        try:
+            return super().invoke(ctx)
+        except LstmgenError as exc:
+            click.echo(f"lstmgen: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="lstmgen")
+def main() -> None:
+    """Take an LSTM from PyTorch to bit-exact fixed-point C, HLS and RTL."""
+
+
+def _register() -> None:
+    from .commands import codegen, model  # noqa: F401  (commands attach themselves to main)
+
+
+_register()

@@ -1,0 +1,1 @@
+"""Jinja templates of the lstmgen back ends (package data)."""
