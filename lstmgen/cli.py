@@ -7,6 +7,7 @@ one line on stderr and exit code 2.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -32,8 +33,12 @@ def main() -> None:
     """Take an LSTM from PyTorch to bit-exact fixed-point C, HLS and RTL."""
 
 
-def _register() -> None:
-    from .commands import codegen, model  # noqa: F401  (commands attach themselves to main)
+#: Modules whose import attaches commands to ``main`` (one per area of the tool).
+COMMAND_MODULES = ("model", "quantize", "codegen", "mcu", "demo")
 
-
-_register()
+for _name in COMMAND_MODULES:
+    try:
+        importlib.import_module(f"{__package__}.commands.{_name}")
+    except ModuleNotFoundError as _exc:  # an area not built yet
+        if _exc.name != f"{__package__}.commands.{_name}":
+            raise

@@ -1,0 +1,157 @@
+"""``lstmgen demo``: the whole pipeline on the embedded digits data, in about two minutes.
+
+train with ISS → compact → quantize (int16 and int8 weights) → generate C → verify bit-exact
+against the golden model → measure (callgrind instructions, library size) → one summary table.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import ir
+from ..cli import main
+from ..errors import ToolError, UsageError
+
+__all__ = ["run_demo"]
+
+#: Defaults that train in about a minute on 2 cores and prune a good share of the units.
+DEMO_HIDDEN = (32, 32)
+DEMO_EPOCHS = 40
+DEMO_LAMBDA = 3e-3
+
+
+def _measure(model: ir.Model, codes: np.ndarray, labels: np.ndarray, work: Path, out_c: Path) -> dict:
+    """Generate C into ``out_c``, run it on ``codes``, compare with golden, measure cost."""
+    from .. import golden
+    from ..targets.c import CTarget, generate
+    from ..verify.base import verify
+    from ..verify.cpu import CpuRunner, callgrind_instructions, library_size
+
+    generate(model, out_c, CTarget())
+    runner = CpuRunner()
+    report = verify(model, runner, codes, work / "verify")
+    c_out = runner.run(model, codes, work / "verify").outputs
+    gold = golden.run(model, codes).outputs
+    row = {
+        "golden_accuracy": float(np.mean(gold.argmax(axis=1) == labels)),
+        "c_accuracy": float(np.mean(c_out.argmax(axis=1) == labels)),
+        "vectors": report.vectors,
+        "mismatches": report.mismatches,
+        "verify": report.text(),
+    }
+    try:
+        cg = callgrind_instructions(model, codes[:20], work / "callgrind")
+        row["instructions_per_sequence"] = cg.get("per_sequence")
+        row["instructions_per_step"] = cg.get("per_step")
+    except ToolError as exc:  # valgrind is optional for the demo
+        row["instructions_per_sequence"] = None
+        row["callgrind"] = str(exc)
+    row["library_size"] = library_size(model, work / "size")
+    return row
+
+
+def run_demo(out: Path, *, epochs: int = DEMO_EPOCHS, iss_lambda: float = DEMO_LAMBDA,
+             hidden: tuple[int, ...] = DEMO_HIDDEN, seed: int = 0, progress: bool = True) -> dict:
+    """Run the demo into ``out``; return the summary (also written to ``out/summary.json``)."""
+    from ..checkpoint import macs_per_step, save_checkpoint
+    from ..commands.quantize import TaskData, quantize_checkpoint
+    from ..data.digits import load_digits_split
+    from ..quant import QuantOptions, quantize_inputs
+    from ..sparsity import compact
+    from ..train import train_default
+
+    out.mkdir(parents=True, exist_ok=True)
+    click.echo(f"[1/4] training the digits classifier {list(hidden)} with ISS (lambda {iss_lambda})")
+    ckpt, history = train_default(hidden=hidden, epochs=epochs, iss_lambda=iss_lambda, seed=seed,
+                                  out=out / "train", progress=progress)
+    small = compact(ckpt)
+    save_checkpoint(ckpt, out / "model.pt")
+    save_checkpoint(small, out / "model_compact.pt")
+    click.echo(f"[2/4] compacted hidden {list(ckpt.config.hidden)} -> {list(small.config.hidden)}")
+
+    d = load_digits_split(seed)
+    data = TaskData(d.x_train[:512], d.x_test, d.y_test)
+    summary: dict = {
+        "hidden_before": list(ckpt.config.hidden),
+        "hidden_after": list(small.config.hidden),
+        "macs_before": macs_per_step(ckpt.config)["lstm"],
+        "macs_after": macs_per_step(small.config)["lstm"],
+        "float_accuracy_train_run": history[-1].get("test_acc"),
+        "rows": {},
+    }
+    click.echo("[3/4] quantizing (int16 and int8 weights), generating C, verifying against golden")
+    for tag, ck in (("dense", ckpt), ("compact", small)):
+        for wbits in (16, 8):
+            name = f"digits_{tag}_w{wbits}"
+            model, figures = quantize_checkpoint(ck, data, QuantOptions(weight_bits=wbits), name,
+                                                 source=f"lstmgen demo ({tag})")
+            ir.save(model, out / f"{name}.lstmir")
+            codes = quantize_inputs(model, d.x_test)
+            row = {"float_accuracy": figures["float_accuracy"], "hidden": list(model.hidden),
+                   "macs_per_step": model.macs_per_step()}
+            row.update(_measure(model, codes, d.y_test, out / "work" / name, out / "c" / name))
+            summary["rows"][name] = row
+    shutil.rmtree(out / "work", ignore_errors=True)
+    click.echo("[4/4] summary")
+    text = format_summary(summary)
+    summary["ok"] = all(r["mismatches"] == 0 for r in summary["rows"].values())
+    (out / "summary.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
+    (out / "summary.txt").write_text(text + "\n")
+    click.echo(text)
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    """The demo's one table."""
+    head = (f"{'model':<20} {'hidden':>9} {'MACs/step':>9} {'float':>7} {'golden':>7} {'C':>7} "
+            f"{'bit-exact':>11} {'instr/seq':>10} {'instr/MAC':>9} {'text B':>7} {'data B':>7}")
+    lines = [head, "-" * len(head)]
+    for name, r in s["rows"].items():
+        ins = r.get("instructions_per_sequence")
+        steps = 8
+        per_mac = "-" if not ins else f"{ins / (steps * r['macs_per_step']):.2f}"
+        size = r.get("library_size") or {}
+        lines.append(
+            f"{name:<20} {'x'.join(map(str, r['hidden'])):>9} {r['macs_per_step']:>9} "
+            f"{100 * r['float_accuracy']:>6.2f}% {100 * r['golden_accuracy']:>6.2f}% "
+            f"{100 * r['c_accuracy']:>6.2f}% {('%d/%d' % (r['vectors'] - r['mismatches'], r['vectors'])):>11} "
+            f"{ins if ins else '-':>10} {per_mac:>9} {size.get('text', '-'):>7} "
+            f"{size.get('data', 0) + size.get('rodata', 0) if size else '-':>7}"
+        )
+    cut = s["macs_before"] / max(1, s["macs_after"])
+    lines.append(
+        f"ISS compaction: hidden {s['hidden_before']} -> {s['hidden_after']}, LSTM MACs/step "
+        f"{s['macs_before']} -> {s['macs_after']} ({cut:.2f}x fewer)"
+    )
+    rows = s["rows"]
+    for w in (16, 8):
+        a, b = rows.get(f"digits_dense_w{w}", {}), rows.get(f"digits_compact_w{w}", {})
+        if a.get("instructions_per_sequence") and b.get("instructions_per_sequence"):
+            lines.append(
+                f"int{w} weights: C instructions per sequence {a['instructions_per_sequence']} -> "
+                f"{b['instructions_per_sequence']} "
+                f"({a['instructions_per_sequence'] / b['instructions_per_sequence']:.2f}x fewer)"
+            )
+    return "\n".join(lines)
+
+
+@main.command("demo")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("lstmgen-demo"), show_default=True)
+@click.option("--epochs", type=int, default=DEMO_EPOCHS, show_default=True)
+@click.option("--iss-lambda", type=float, default=DEMO_LAMBDA, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def demo_cmd(out: Path, epochs: int, iss_lambda: float, seed: int, quiet: bool) -> None:
+    """Train, prune, quantize, generate C and verify it bit-exact, on the embedded digits data."""
+    if epochs < 1:
+        raise UsageError("--epochs must be at least 1")
+    if not iss_lambda >= 0:
+        raise UsageError("--iss-lambda must be >= 0")
+    summary = run_demo(out, epochs=epochs, iss_lambda=iss_lambda, seed=seed, progress=not quiet)
+    if not summary["ok"]:
+        raise SystemExit(1)

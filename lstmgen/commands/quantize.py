@@ -1,0 +1,168 @@
+"""``lstmgen quantize``: float checkpoint + calibration data → IR, with float vs golden figures."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+import numpy as np
+
+from .. import ir
+from ..cli import main
+from ..errors import DataError, UsageError
+from ..quant import (
+    QuantOptions,
+    checkpoint_net,
+    evaluate_classifier,
+    evaluate_lm,
+    quantize_net,
+)
+
+__all__ = ["TaskData", "load_task_data", "quantize_checkpoint", "format_table"]
+
+
+@dataclass
+class TaskData:
+    """Calibration inputs and an evaluation set (classifier: features + labels; LM: token ids)."""
+
+    calib: np.ndarray
+    eval_x: np.ndarray
+    eval_y: np.ndarray | None
+
+
+def load_task_data(kind: str, task: str | None, data: str | None, calib: str | None,
+                   eval_tokens: int = 4000) -> TaskData:
+    """Calibration/evaluation data from ``--calib FILE.npy`` or a named task."""
+    if calib is not None:
+        try:
+            arr = np.load(calib, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{calib}: cannot read calibration array ({exc})") from None
+        want = 2 if kind == "lm" else 3
+        if arr.ndim != want:
+            raise DataError(f"{calib}: calibration data must have {want} dimensions, got {arr.shape}")
+        if kind != "lm" and not np.all(np.isfinite(arr)):
+            raise DataError(f"{calib}: calibration data contains NaN or Inf")
+        return TaskData(arr, arr, None)
+    if task == "default":
+        if kind != "classifier":
+            raise UsageError("--task default is the digits classifier; this checkpoint is an LM")
+        from ..data.digits import load_digits_split
+
+        d = load_digits_split()
+        return TaskData(d.x_train[:512], d.x_val, d.y_val)
+    if task == "ptb":
+        if kind != "lm":
+            raise UsageError("--task ptb needs a language-model checkpoint")
+        if not data:
+            raise UsageError("--task ptb needs --data DIR")
+        from ..data.ptb import load_ptb
+
+        corpus = load_ptb(data)
+        train = corpus.train.numpy()
+        calib_ids = train[: 20 * 35].reshape(20, 35)
+        return TaskData(calib_ids, corpus.valid.numpy()[: eval_tokens + 1], None)
+    raise UsageError("give calibration data: --calib FILE.npy or --task default|ptb [--data DIR]")
+
+
+def quantize_checkpoint(ckpt, data: TaskData, opts: QuantOptions, name: str,
+                        source: str = "") -> tuple[ir.Model, dict]:
+    """Quantize a checkpoint and measure float vs golden on the evaluation data."""
+    net = checkpoint_net(ckpt)
+    model = quantize_net(net, data.calib, opts, name=name, meta={"source": source})
+    if ckpt.config.kind == "lm":
+        if data.eval_y is None and data.eval_x.ndim == 1:
+            figures = evaluate_lm(net, model, data.eval_x)
+        else:
+            figures = {}
+    elif data.eval_y is not None:
+        figures = evaluate_classifier(net, model, data.eval_x, data.eval_y)
+    else:
+        figures = {}
+    meta = dict(model.meta)
+    meta["evaluation"] = figures
+    model = ir.Model(name=model.name, kind=model.kind, layers=model.layers, head=model.head,
+                     sigmoid=model.sigmoid, tanh=model.tanh, embedding=model.embedding, meta=meta)
+    return model, figures
+
+
+def format_table(model: ir.Model) -> str:
+    """One line per tensor: name, format, range, step."""
+    rows = [("input", model.input_fmt)]
+    for li, la in enumerate(model.layers):
+        for g, gate in la.gates():
+            rows += [(f"layer{li}.{g}.w_ih", gate.w_ih.fmt), (f"layer{li}.{g}.w_hh", gate.w_hh.fmt),
+                     (f"layer{li}.{g}.bias", gate.bias.fmt)]
+        rows += [(f"layer{li}.c", la.c_fmt), (f"layer{li}.h", la.h_fmt)]
+    rows += [("head.weight", model.head.weight.fmt), ("head.bias", model.head.bias.fmt),
+             ("head.out", model.head.out_fmt), ("sigmoid/tanh in", model.sigmoid.in_fmt),
+             ("sigmoid/tanh out", model.sigmoid.out_fmt)]
+    if model.embedding is not None:
+        rows.insert(0, ("embedding", model.embedding.fmt))
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'tensor':<{width}}  {'format':>8}  {'int':>4}  range"]
+    for n, f in rows:
+        lo, hi = f.to_float(f.min_code), f.to_float(f.max_code)
+        lines.append(f"{n:<{width}}  {str(f):>8}  int{f.bits:<2} [{lo:.4g}, {hi:.4g}]")
+    lines.append(
+        "accumulators: "
+        + ", ".join(f"layer{li} {la.acc_bits} bits" for li, la in enumerate(model.layers))
+        + f", head {model.head.acc_bits} bits"
+    )
+    return "\n".join(lines)
+
+
+def _default_name(path: Path) -> str:
+    stem = re.sub(r"[^a-z0-9_]", "_", path.stem.lower())
+    stem = re.sub(r"^[^a-z]+", "", stem)[:32]
+    return stem or "model"
+
+
+@main.command("quantize")
+@click.argument("checkpoint", type=click.Path(path_type=Path))
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="IR file to write (.lstmir).")
+@click.option("--weights", "weight_bits", type=click.Choice(["8", "16"]), default="16", show_default=True)
+@click.option("--cell-bits", type=click.Choice(["16", "32"]), default="16", show_default=True)
+@click.option("--table-entries", type=int, default=256, show_default=True, help="Steps per activation table (power of two).")
+@click.option("--interp/--no-interp", default=True, show_default=True, help="Linear interpolation between table entries.")
+@click.option("--calib", type=click.Path(path_type=Path), help="Calibration inputs (.npy): floats (N,T,F) or token ids (N,T).")
+@click.option("--task", type=click.Choice(["default", "ptb"]), help="Take calibration and evaluation data from a task.")
+@click.option("--data", type=click.Path(path_type=Path), help="Data directory (ptb).")
+@click.option("--name", help="Model name used as the C prefix (default: from the file name).")
+@click.option("--eval-tokens", type=int, default=4000, show_default=True, help="LM: tokens of valid to evaluate.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+def quantize_cmd(checkpoint: Path, out: Path, weight_bits: str, cell_bits: str, table_entries: int,
+                 interp: bool, calib: Path | None, task: str | None, data: Path | None,
+                 name: str | None, eval_tokens: int, as_json: bool) -> None:
+    """Quantize CHECKPOINT to a fixed-point IR; print formats and float vs golden quality."""
+    from ..checkpoint import load_checkpoint
+
+    if table_entries < 4 or table_entries & (table_entries - 1):
+        raise UsageError(f"--table-entries must be a power of two >= 4, got {table_entries}")
+    if eval_tokens < 2:
+        raise UsageError("--eval-tokens must be at least 2")
+    ckpt = load_checkpoint(checkpoint)
+    if task is None and calib is None and ckpt.meta.get("task") == "default":
+        task = "default"
+    opts = QuantOptions(weight_bits=int(weight_bits), cell_bits=int(cell_bits),
+                        table_log2_entries=table_entries.bit_length() - 1, interp=interp)
+    td = load_task_data(ckpt.config.kind, task, None if data is None else str(data),
+                        None if calib is None else str(calib), eval_tokens)
+    model, figures = quantize_checkpoint(ckpt, td, opts, name or _default_name(checkpoint),
+                                         source=checkpoint.name)
+    ir.save(model, out)
+    if as_json:
+        click.echo(json.dumps({"out": str(out), "sha256": ir.sha256(model), **figures}, sort_keys=True))
+        return
+    click.echo(format_table(model))
+    if "float_accuracy" in figures:
+        click.echo(f"accuracy on {figures['vectors']} validation sequences: float "
+                   f"{100 * figures['float_accuracy']:.2f}%  golden {100 * figures['golden_accuracy']:.2f}%"
+                   f"  (agreement {100 * figures['agreement']:.2f}%)")
+    elif "float_ppl" in figures:
+        click.echo(f"perplexity on {figures['tokens']} validation tokens: float {figures['float_ppl']:.2f}"
+                   f"  golden {figures['golden_ppl']:.2f}")
+    click.echo(f"wrote {out} (sha256 {ir.sha256(model)[:16]}…)")

@@ -1,0 +1,60 @@
+"""Float vs golden figures for a quantized model: accuracy (classifier) or perplexity (LM)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import golden
+from ..ir import Model
+from .floatref import FloatNet, forward
+from .quantize import quantize_inputs
+
+__all__ = ["checkpoint_net", "evaluate_classifier", "evaluate_lm"]
+
+
+def checkpoint_net(ckpt) -> FloatNet:
+    """The float network of an :class:`lstmgen.checkpoint.Checkpoint` (numpy float64)."""
+    sd = {k: v.detach().cpu().numpy() for k, v in ckpt.state_dict.items()}
+    return FloatNet.from_state_dict(ckpt.config.kind, len(ckpt.config.hidden), sd)
+
+
+def evaluate_classifier(net: FloatNet, model: Model, x: np.ndarray, y: np.ndarray) -> dict:
+    """Accuracy of the float net and of the golden model on float features ``x`` (N, T, F)."""
+    float_pred = forward(net, x).argmax(axis=1)
+    codes = quantize_inputs(model, x)
+    gold = golden.run(model, codes).outputs
+    gold_pred = gold.argmax(axis=1)
+    return {
+        "float_accuracy": float(np.mean(float_pred == y)),
+        "golden_accuracy": float(np.mean(gold_pred == y)),
+        "agreement": float(np.mean(float_pred == gold_pred)),
+        "vectors": int(len(y)),
+    }
+
+
+def _ppl(logits: np.ndarray, targets: np.ndarray) -> float:
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    nll = -np.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]
+    return float(np.exp(nll.mean()))
+
+
+def evaluate_lm(net: FloatNet, model: Model, ids: np.ndarray, streams: int = 10) -> dict:
+    """Perplexity of float net and golden model on a token stream, cut into ``streams`` rows.
+
+    Each row starts from a zero state, so both figures are slightly above a carried-state
+    evaluation; they are comparable with each other.
+    """
+    ids = np.asarray(ids, np.int64)
+    T = (len(ids) - 1) // streams
+    if T < 1:
+        raise ValueError("too few tokens to evaluate")
+    x = np.stack([ids[r * T:(r + 1) * T] for r in range(streams)])
+    tgt = np.stack([ids[r * T + 1:(r + 1) * T + 1] for r in range(streams)])
+    float_logits = forward(net, x)
+    gold = golden.run(model, x).outputs
+    return {
+        "float_ppl": _ppl(float_logits, tgt),
+        "golden_ppl": _ppl(model.head.out_fmt.to_float(gold), tgt),
+        "tokens": int(tgt.size),
+    }
