@@ -1,0 +1,164 @@
+"""Quantizer: formats, calibration, float reference, accuracy float vs golden, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from lstmgen import golden, ir
+from lstmgen.cli import main
+from lstmgen.errors import FormatError, UsageError
+from lstmgen.quant import QuantOptions, checkpoint_net, evaluate_classifier, format_for, quantize_net
+from lstmgen.quant.floatref import FloatNet, float_outputs, forward
+from lstmgen.testing import random_inputs, random_model
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.fixture(scope="module")
+def digits_checkpoint():
+    """A small digits classifier trained for a few seconds (float accuracy > 85%)."""
+    from lstmgen.train import train_default
+
+    ckpt, _ = train_default(hidden=(16, 16), epochs=12, seed=0, progress=False)
+    return ckpt
+
+
+@pytest.fixture(scope="module")
+def digits_checkpoint_file(digits_checkpoint, tmp_path_factory):
+    from lstmgen.checkpoint import save_checkpoint
+
+    path = tmp_path_factory.mktemp("ckpt") / "digits.pt"
+    save_checkpoint(digits_checkpoint, path)
+    return path
+
+
+def _torch_net(seed: int, n_in: int, hidden: int, layers: int, n_out: int):
+    torch.manual_seed(seed)
+    lstm = torch.nn.LSTM(n_in, hidden, num_layers=layers, batch_first=True)
+    lin = torch.nn.Linear(hidden, n_out)
+    sd = {f"lstm.{k}": v.detach().numpy() for k, v in lstm.state_dict().items()}
+    sd["head.weight"] = lin.weight.detach().numpy()
+    sd["head.bias"] = lin.bias.detach().numpy()
+    return lstm, lin, FloatNet.from_state_dict("classifier", layers, sd)
+
+
+@pytest.mark.parametrize(
+    ("max_abs", "bits", "want"),
+    [(1.0, 16, (16, 14)), (0.7, 16, (16, 15)), (0.5, 16, (16, 15)), (3.0, 8, (8, 5)),
+     (4.0, 16, (16, 12)), (0.01, 8, (8, 13)), (0.0, 16, (16, 15))],
+)
+def test_format_for_holds_the_range(max_abs, bits, want):
+    fmt = format_for(max_abs, bits)
+    assert (fmt.bits, fmt.frac) == want
+    assert fmt.to_float(fmt.max_code) >= max_abs or max_abs == 0.0 or fmt.max_code / 2**fmt.frac >= max_abs
+
+
+def test_format_for_rejects_non_finite():
+    with pytest.raises(FormatError):
+        format_for(float("nan"), 16)
+
+
+def test_float_reference_matches_torch():
+    lstm, lin, net = _torch_net(0, 5, 7, 2, 3)
+    x = np.random.default_rng(0).normal(size=(4, 6, 5)).astype(np.float32)
+    with torch.no_grad():
+        ref = lin(lstm(torch.tensor(x))[0][:, -1]).numpy()
+    np.testing.assert_allclose(forward(net, x), ref, atol=1e-5)
+
+
+@pytest.mark.parametrize("weight_bits", [8, 16])
+def test_quantized_model_tracks_float(weight_bits):
+    _, _, net = _torch_net(1, 6, 12, 2, 4)
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, size=(64, 10, 6))
+    model = quantize_net(net, x, QuantOptions(weight_bits=weight_bits), name="t")
+    codes = model.input_fmt  # formats chosen from the data: every input code representable
+    assert codes.to_float(codes.max_code) >= 1.0 - 2.0**-codes.frac
+    fl = forward(net, x)
+    q = model.head.out_fmt.to_float(golden.run(model, model_codes(model, x)).outputs)
+    tol = 0.02 if weight_bits == 16 else 0.15
+    assert np.max(np.abs(fl - q)) < tol * max(1.0, np.abs(fl).max())
+
+
+def model_codes(model, x):
+    from lstmgen.quant import quantize_inputs
+
+    return quantize_inputs(model, x)
+
+
+def test_nan_weights_are_refused():
+    _, _, net = _torch_net(2, 3, 4, 1, 2)
+    net.layers[0].w_hh[0, 0] = np.nan
+    with pytest.raises(FormatError, match="NaN"):
+        quantize_net(net, np.zeros((2, 3, 3)), name="t")
+
+
+def test_bad_options_and_names():
+    with pytest.raises(UsageError):
+        QuantOptions(weight_bits=12)
+    _, _, net = _torch_net(3, 3, 4, 1, 2)
+    with pytest.raises(UsageError):
+        quantize_net(net, np.zeros((2, 3, 3)), name="9bad")
+
+
+def test_float_outputs_of_ir_close_to_golden():
+    m = random_model(5, n_in=4, hidden=(6,), shs=False)
+    x = random_inputs(m, 8, 5)
+    fl = float_outputs(m, x)
+    q = m.head.out_fmt.to_float(golden.run(m, x).outputs)
+    assert fl.shape == q.shape
+
+
+def test_trained_digits_int16_within_half_a_point(digits_checkpoint):
+    from lstmgen.data.digits import load_digits_split
+
+    d = load_digits_split()
+    net = checkpoint_net(digits_checkpoint)
+    model = quantize_net(net, d.x_train[:512], QuantOptions(weight_bits=16), name="digits")
+    fig = evaluate_classifier(net, model, d.x_val, d.y_val)
+    assert fig["float_accuracy"] > 0.85
+    assert abs(fig["float_accuracy"] - fig["golden_accuracy"]) <= 0.005
+    model8 = quantize_net(net, d.x_train[:512], QuantOptions(weight_bits=8), name="digits")
+    fig8 = evaluate_classifier(net, model8, d.x_val, d.y_val)
+    assert fig8["golden_accuracy"] > fig["float_accuracy"] - 0.03
+
+
+def test_quantize_cli_writes_ir_and_reports(digits_checkpoint_file, tmp_path):
+    out = tmp_path / "m.lstmir"
+    res = CliRunner().invoke(main, ["quantize", str(digits_checkpoint_file), "--out", str(out),
+                                    "--task", "default", "--json"])
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.output.strip().splitlines()[-1])
+    assert info["float_accuracy"] > 0.85 and "golden_accuracy" in info
+    model = ir.load(out)
+    assert model.kind == "classifier" and model.meta["evaluation"]["vectors"] == info["vectors"]
+    text = CliRunner().invoke(main, ["quantize", str(digits_checkpoint_file), "--out", str(out),
+                                     "--weights", "8"])
+    assert text.exit_code == 0 and "layer0.i.w_ih" in text.output and "golden" in text.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["--weights", "12"], ["--table-entries", "100"], ["--calib", "missing.npy"],
+     ["--task", "ptb"]],
+)
+def test_quantize_cli_bad_input(digits_checkpoint_file, tmp_path, args):
+    out = tmp_path / "m.lstmir"
+    res = CliRunner().invoke(main, ["quantize", str(digits_checkpoint_file), "--out", str(out), *args])
+    assert res.exit_code != 0
+    assert not out.exists()
+    assert len([ln for ln in (res.output or "").strip().splitlines() if ln]) >= 1
+
+
+def test_quantize_cli_corrupt_checkpoint(tmp_path):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    out = tmp_path / "m.lstmir"
+    res = CliRunner().invoke(main, ["quantize", str(bad), "--out", str(out), "--task", "default"])
+    assert res.exit_code == 2 and "error" in res.output
+    assert not out.exists()
