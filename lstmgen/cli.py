@@ -19,7 +19,7 @@ __all__ = ["main"]
 
 
 class _Group(click.Group):
-    def invoke(self, ctx: click.Context):  # noqa: D102 - click hook
+    def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except LstmgenError as exc:

@@ -7,13 +7,13 @@ anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 __all__ = [
-    "LstmgenError",
-    "UsageError",
-    "DataError",
     "CheckpointError",
-    "IRError",
+    "DataError",
     "FormatError",
+    "IRError",
+    "LstmgenError",
     "ToolError",
+    "UsageError",
     "VerifyError",
 ]
 

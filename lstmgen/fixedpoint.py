@@ -19,13 +19,13 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "code_min",
+    "bits_for_bound",
     "code_max",
+    "code_min",
+    "quantize",
+    "rescale",
     "saturate",
     "shift_round",
-    "rescale",
-    "bits_for_bound",
-    "quantize",
 ]
 
 IntLike = "int | np.ndarray"

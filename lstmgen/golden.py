@@ -30,15 +30,15 @@ from .fixedpoint import rescale, shift_round
 from .ir import GATES, ActTable, Linear, Model
 
 __all__ = [
-    "table_lookup",
     "LayerState",
-    "initial_state",
-    "layer_step",
-    "head",
-    "step",
-    "run",
     "RunResult",
     "check_inputs",
+    "head",
+    "initial_state",
+    "layer_step",
+    "run",
+    "step",
+    "table_lookup",
 ]
 
 
@@ -186,6 +186,8 @@ def check_inputs(model: Model, inputs) -> np.ndarray:
     arr = np.asarray(inputs)
     if arr.dtype.kind not in "iu":
         raise DataError(f"inputs must be integer codes, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise DataError("input codes exceed the int64 range")
     arr = arr.astype(np.int64)
     if model.kind == "lm":
         if arr.ndim != 2:

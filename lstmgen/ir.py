@@ -24,6 +24,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,22 +37,22 @@ from .errors import FormatError, IRError
 from .fixedpoint import bits_for_bound, code_max, code_min
 
 __all__ = [
-    "IR_VERSION",
     "GATES",
-    "QFormat",
-    "IntTensor",
+    "IR_VERSION",
     "ActTable",
     "Gate",
-    "LstmLayer",
+    "IntTensor",
     "Linear",
+    "LstmLayer",
     "Model",
-    "save",
-    "load",
-    "dumps",
-    "loads",
-    "sha256",
-    "is_ir_file",
+    "QFormat",
     "describe_ir",
+    "dumps",
+    "is_ir_file",
+    "load",
+    "loads",
+    "save",
+    "sha256",
 ]
 
 IR_VERSION = 1
@@ -119,6 +120,8 @@ def _readonly_int64(values: Any, where: str) -> np.ndarray:
     arr = np.asarray(values)
     if arr.dtype.kind not in "iu":
         raise IRError(f"{where}: integer codes expected, got dtype {arr.dtype}")
+    if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
+        raise IRError(f"{where}: codes exceed the int64 range")
     arr = np.array(arr, dtype=np.int64, copy=True)
     arr.setflags(write=False)
     return arr
@@ -146,6 +149,12 @@ class IntTensor:
 
     def to_float(self) -> np.ndarray:
         return self.fmt.to_float(self.values)
+
+
+def _bool_field(value: Any, where: str) -> bool:
+    if type(value) is not bool:
+        raise IRError(f"{where}: true or false expected, got {value!r}")
+    return value
 
 
 def _int_field(value: Any, where: str, lo: int | None = None, hi: int | None = None) -> int:
@@ -423,10 +432,12 @@ def _validate(m: Model) -> None:
                 raise FormatError(f"{w}: {fmt_name} width must be one of {_ACT_BITS}")
         if not 2 <= la.c_fmt.bits <= 32:
             raise FormatError(f"{w}: cell width {la.c_fmt.bits} out of range 2..32")
+        if la.i.w_ih.values.ndim != 2:
+            _fail(f"{w} gate i", f"w_ih must be 2-D, got shape {la.i.w_ih.shape}")
         H, X = la.n_hidden, la.n_in
         if H < 1 or X < 1:
             _fail(w, f"sizes must be >= 1, got hidden {H}, inputs {X}")
-        for gname, g in la.gates():
+        for gname, g in la.gates():  # every shape before any bound is computed from them
             gw = f"{w} gate {gname}"
             if g.w_ih.shape != (H, X):
                 _fail(gw, f"w_ih shape {g.w_ih.shape} != {(H, X)}")
@@ -437,23 +448,30 @@ def _validate(m: Model) -> None:
             for t in (g.w_ih, g.w_hh):
                 if t.fmt.bits not in _WEIGHT_BITS:
                     raise FormatError(f"{gw}: weight width {t.fmt.bits} not in {_WEIGHT_BITS}")
+        if la.acc_bits > MAX_INTERMEDIATE_BITS:
+            raise FormatError(f"{w}: accumulator bound needs {la.acc_bits} bits (> 62)")
+        for gname, g in la.gates():
+            gw = f"{w} gate {gname}"
+            for what, shift in (("x", la.shift_x(gname)), ("h", la.shift_h(gname))):
+                if shift > MAX_INTERMEDIATE_BITS:
+                    raise FormatError(f"{gw}: aligning W·{what} needs a left shift of {shift} (> 62)")
             if g.bias.fmt.frac != la.acc_frac(gname):
                 raise FormatError(
                     f"{gw}: bias fraction {g.bias.fmt.frac} != accumulator fraction {la.acc_frac(gname)}"
                 )
             table = m.tanh if gname == "g" else m.sigmoid
             _check_site(gw, la.acc_bits, la.acc_frac(gname) - table.in_fmt.frac)
-        if la.acc_bits > MAX_INTERMEDIATE_BITS:
-            raise FormatError(f"{w}: accumulator bound needs {la.acc_bits} bits (> 62)")
         # cell update: f*c and i*g aligned to the finer fraction, rescaled to c_fmt
         _, _, cell_frac = m.cell_shifts(la)
         _check_site(f"{w} cell", m.cell_bits(la), cell_frac - la.c_fmt.frac)
         _check_site(f"{w} tanh(c)", la.c_fmt.bits, la.c_fmt.frac - m.tanh.in_fmt.frac)
-        _check_site(f"{w} h", 31, m.h_shift(la))
+        _check_site(f"{w} h", 32, m.h_shift(la))
         if la.o_threshold is not None:
             s = m.sigmoid.out_fmt
             _int_field(la.o_threshold, f"{w}.o_threshold", s.min_code, s.max_code)
     top = m.layers[-1]
+    if m.head.weight.values.ndim != 2:
+        _fail("head", f"weight must be 2-D, got shape {m.head.weight.shape}")
     if m.head.in_fmt != top.h_fmt:
         _fail("head", f"input format {m.head.in_fmt} differs from the top layer's h format")
     if m.head.n_in != top.n_hidden:
@@ -542,6 +560,8 @@ def _model_json(m: Model, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
 
 
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: What a damaged archive member can raise while being inflated or parsed.
+_ARCHIVE_ERRORS = (zlib.error, EOFError, NotImplementedError, ValueError, RuntimeError, OSError)
 
 
 def dumps(model: Model) -> bytes:
@@ -594,7 +614,7 @@ class _Reader:
             arr = np.load(io.BytesIO(raw), allow_pickle=False)
         except KeyError:
             raise IRError(f"{self.src}: {where}: missing array member {member}") from None
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        except (zipfile.BadZipFile, *_ARCHIVE_ERRORS) as exc:
             raise IRError(f"{self.src}: {where}: unreadable array ({exc})") from None
         fmt = QFormat.from_json(obj["fmt"], f"{self.src}: {where}")
         try:
@@ -620,9 +640,11 @@ def loads(data: bytes, src: str = "<bytes>") -> Model:
         raise IRError(f"{src}: not an lstmgen IR archive (no ir.json)") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise IRError(f"{src}: ir.json is not valid JSON ({exc})") from None
+    except _ARCHIVE_ERRORS as exc:
+        raise IRError(f"{src}: corrupted IR archive ({type(exc).__name__}: {exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != "lstmgen-ir":
         raise IRError(f"{src}: not an lstmgen IR (format field missing)")
-    if doc.get("version") != IR_VERSION:
+    if type(doc.get("version")) is not int or doc.get("version") != IR_VERSION:
         raise IRError(
             f"{src}: IR version {doc.get('version')!r} is not supported (this lstmgen reads {IR_VERSION})"
         )
@@ -638,7 +660,7 @@ def loads(data: bytes, src: str = "<bytes>") -> Model:
                 lo=_int_field(_get(t, "lo", w), f"{w}.lo"),
                 shift=_int_field(_get(t, "shift", w), f"{w}.shift"),
                 values=r.tensor(_get(t, "values", w), f"tables.{key}"),
-                interp=bool(_get(t, "interp", w)),
+                interp=_bool_field(_get(t, "interp", w), f"{w}.interp"),
             )
 
         layers = []

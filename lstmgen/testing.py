@@ -12,7 +12,7 @@ from .fixedpoint import bits_for_bound
 from .ir import GATES, Gate, IntTensor, Linear, LstmLayer, Model, QFormat
 from .quant.tables import make_table
 
-__all__ = ["random_model", "random_inputs"]
+__all__ = ["random_inputs", "random_model"]
 
 
 def _weights(rng: np.random.Generator, shape, bits: int, density: float) -> np.ndarray:

@@ -12,7 +12,13 @@ from click.testing import CliRunner
 from lstmgen import golden, ir
 from lstmgen.cli import main
 from lstmgen.errors import FormatError, UsageError
-from lstmgen.quant import QuantOptions, checkpoint_net, evaluate_classifier, format_for, quantize_net
+from lstmgen.quant import (
+    QuantOptions,
+    checkpoint_net,
+    evaluate_classifier,
+    format_for,
+    quantize_net,
+)
 from lstmgen.quant.floatref import FloatNet, float_outputs, forward
 from lstmgen.testing import random_inputs, random_model
 

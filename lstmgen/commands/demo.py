@@ -116,10 +116,11 @@ def format_summary(s: dict) -> str:
         steps = 8
         per_mac = "-" if not ins else f"{ins / (steps * r['macs_per_step']):.2f}"
         size = r.get("library_size") or {}
+        exact = f"{r['vectors'] - r['mismatches']}/{r['vectors']}"
         lines.append(
             f"{name:<20} {'x'.join(map(str, r['hidden'])):>9} {r['macs_per_step']:>9} "
             f"{100 * r['float_accuracy']:>6.2f}% {100 * r['golden_accuracy']:>6.2f}% "
-            f"{100 * r['c_accuracy']:>6.2f}% {('%d/%d' % (r['vectors'] - r['mismatches'], r['vectors'])):>11} "
+            f"{100 * r['c_accuracy']:>6.2f}% {exact:>11} "
             f"{ins if ins else '-':>10} {per_mac:>9} {size.get('text', '-'):>7} "
             f"{size.get('data', 0) + size.get('rodata', 0) if size else '-':>7}"
         )

@@ -28,7 +28,7 @@ def evaluate_classifier(net: FloatNet, model: Model, x: np.ndarray, y: np.ndarra
         "float_accuracy": float(np.mean(float_pred == y)),
         "golden_accuracy": float(np.mean(gold_pred == y)),
         "agreement": float(np.mean(float_pred == gold_pred)),
-        "vectors": int(len(y)),
+        "vectors": len(y),
     }
 
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..ir import GATES, Model
 
-__all__ = ["FloatLayer", "FloatNet", "RangeStats", "forward", "float_outputs"]
+__all__ = ["FloatLayer", "FloatNet", "RangeStats", "float_outputs", "forward"]
 
 
 @dataclass(frozen=True)

@@ -21,12 +21,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FormatError, UsageError
-from ..fixedpoint import bits_for_bound, quantize as quantize_codes
+from ..fixedpoint import bits_for_bound
+from ..fixedpoint import quantize as quantize_codes
 from ..ir import GATES, Gate, IntTensor, Linear, LstmLayer, Model, QFormat
 from .floatref import FloatNet, RangeStats, forward
 from .tables import make_table
 
-__all__ = ["QuantOptions", "format_for", "quantize_net", "quantize_inputs"]
+__all__ = ["QuantOptions", "format_for", "quantize_inputs", "quantize_net"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from ..errors import FormatError
 from ..fixedpoint import quantize
 from ..ir import ActTable, IntTensor, QFormat
 
-__all__ = ["make_table", "FUNCS"]
+__all__ = ["FUNCS", "make_table"]
 
 FUNCS = {
     "sigmoid": lambda v: 1.0 / (1.0 + np.exp(-v)),
@@ -40,7 +40,7 @@ def make_table(
     span_log2 = np.log2(in_range)
     if in_range <= 0 or span_log2 != int(span_log2):
         raise FormatError(f"table range {in_range} must be a positive power of two")
-    lo = -int(round(in_range * 2.0**in_fmt.frac))
+    lo = -round(in_range * 2.0**in_fmt.frac)
     if lo < in_fmt.min_code:
         raise FormatError(f"table range ±{in_range} does not fit input format {in_fmt}")
     span_codes_log2 = int(span_log2) + 1 + in_fmt.frac  # log2 of (2*in_range in codes)

@@ -18,7 +18,7 @@ import numpy as np
 from .. import golden
 from ..ir import Model
 
-__all__ = ["TargetRun", "Runner", "Mismatch", "Report", "verify", "first_mismatch"]
+__all__ = ["Mismatch", "Report", "Runner", "TargetRun", "first_mismatch", "verify"]
 
 
 @dataclass

@@ -24,14 +24,14 @@ from ..errors import DataError
 from ..ir import Model
 
 __all__ = [
+    "DUMP_MAGIC",
     "IN_MAGIC",
     "OUT_MAGIC",
-    "DUMP_MAGIC",
-    "write_inputs",
+    "read_dump",
     "read_inputs",
     "read_outputs",
+    "write_inputs",
     "write_outputs",
-    "read_dump",
 ]
 
 IN_MAGIC = b"LGV1"
