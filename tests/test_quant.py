@@ -168,3 +168,22 @@ def test_quantize_cli_corrupt_checkpoint(tmp_path):
     res = CliRunner().invoke(main, ["quantize", str(bad), "--out", str(out), "--task", "default"])
     assert res.exit_code == 2 and "error" in res.output
     assert not out.exists()
+
+
+def test_language_model_quantizes_and_tracks_float_perplexity():
+    torch.manual_seed(4)
+    vocab, emb, hid = 30, 8, 10
+    lstm = torch.nn.LSTM(emb, hid, num_layers=2, batch_first=True)
+    sd = {f"lstm.{k}": v.detach().numpy() for k, v in lstm.state_dict().items()}
+    sd["embedding.weight"] = torch.randn(vocab, emb).numpy() * 0.5
+    sd["decoder.weight"] = torch.randn(vocab, hid).numpy() * 0.5
+    sd["decoder.bias"] = torch.zeros(vocab).numpy()
+    net = FloatNet.from_state_dict("lm", 2, sd)
+    ids = np.random.default_rng(0).integers(0, vocab, size=2001)
+    model = quantize_net(net, ids[:700].reshape(20, 35), QuantOptions(weight_bits=16), name="lm")
+    assert model.kind == "lm" and model.vocab == vocab
+    from lstmgen.quant import evaluate_lm
+
+    fig = evaluate_lm(net, model, ids)
+    assert abs(fig["float_ppl"] - fig["golden_ppl"]) / fig["float_ppl"] < 0.01
+    assert fig["tokens"] == 2000
