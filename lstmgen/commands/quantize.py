@@ -21,7 +21,7 @@ from ..quant import (
     quantize_net,
 )
 
-__all__ = ["TaskData", "load_task_data", "quantize_checkpoint", "format_table"]
+__all__ = ["TaskData", "format_table", "load_task_data", "quantize_checkpoint"]
 
 
 @dataclass
@@ -106,7 +106,7 @@ def format_table(model: ir.Model) -> str:
     lines = [f"{'tensor':<{width}}  {'format':>8}  {'int':>4}  range"]
     for n, f in rows:
         lo, hi = f.to_float(f.min_code), f.to_float(f.max_code)
-        lines.append(f"{n:<{width}}  {str(f):>8}  int{f.bits:<2} [{lo:.4g}, {hi:.4g}]")
+        lines.append(f"{n:<{width}}  {f!s:>8}  int{f.bits:<2} [{lo:.4g}, {hi:.4g}]")
     lines.append(
         "accumulators: "
         + ", ".join(f"layer{li} {la.acc_bits} bits" for li, la in enumerate(model.layers))

@@ -1,0 +1,176 @@
+"""Instructions per time step of the generated C, counted with callgrind (not a test).
+
+For a 2x256 classifier (``random_model`` with a fixed seed, 32 inputs) with int16 and int8
+weights (both need int64 accumulators for layer 0), and int8 weights divided by 4 (int32
+accumulators everywhere):
+
+* ``dense``       - no SHS threshold (h has no zeros);
+* ``compact 40%`` - the same network with 60% of each layer's units removed (arrays sliced);
+* ``h zeros 50%`` / ``80%`` - SHS thresholds chosen so that that share of h's entries is zero;
+* ``h zeros 100%`` - every h entry zero: the cost of everything that does not depend on h.
+
+Columns: instructions per step; dense MACs per step (sum of 4·H·(X+H)); instructions per dense
+MAC; the measured share of zeros in h; and the h-product cost (W_hh·h plus the next layer's
+W_ih·h: instructions minus the 100%-zeros row) relative to the dense row. Goals: the compacted
+model's instructions fall at least 0.9x as fast as its MACs; with 80% zeros in h the h-products
+cost at most 25% of dense.
+
+    python bench/c_speed.py [--ir MODEL.lstmir] [--steps 16] [--vectors 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from lstmgen import golden, ir
+from lstmgen.ir import Gate, IntTensor, Linear, Model
+from lstmgen.testing import random_inputs, random_model
+from lstmgen.verify.cpu import callgrind_instructions
+
+
+def compacted(model: Model, keep: float, seed: int = 0) -> Model:
+    """``model`` with only a random ``keep`` share of each layer's units (rows and columns sliced)."""
+    rng = np.random.default_rng(seed)
+    kept = [np.sort(rng.choice(H, max(1, round(keep * H)), replace=False)) for H in model.hidden]
+    layers = []
+    for li, la in enumerate(model.layers):
+        rows = kept[li]
+        cols = kept[li - 1] if li else np.arange(la.n_in)
+
+        def cut(t: IntTensor, r: np.ndarray, c: np.ndarray | None = None) -> IntTensor:
+            v = t.values[r] if c is None else t.values[np.ix_(r, c)]
+            return IntTensor(v, t.fmt, name=t.name)
+
+        gates = {n: Gate(cut(g.w_ih, rows, cols), cut(g.w_hh, rows, rows), cut(g.bias, rows))
+                 for n, g in la.gates()}
+        layers.append(dataclasses.replace(la, **gates))
+    hd = model.head
+    head = Linear(IntTensor(hd.weight.values[:, kept[-1]], hd.weight.fmt), hd.bias, hd.in_fmt,
+                  hd.out_fmt)
+    return dataclasses.replace(model, layers=tuple(layers), head=head)
+
+
+def shrunk(model: Model, shift: int) -> Model:
+    """``model`` with every LSTM weight code divided by ``2**shift`` (floor): smaller accumulator
+    bounds, so that int32 accumulators suffice."""
+    def cut(t: IntTensor) -> IntTensor:
+        return IntTensor(t.values >> shift, t.fmt, name=t.name)
+
+    layers = tuple(
+        dataclasses.replace(la, **{n: Gate(cut(g.w_ih), cut(g.w_hh), g.bias) for n, g in la.gates()})
+        for la in model.layers
+    )
+    return dataclasses.replace(model, layers=layers)
+
+
+def with_thresholds(model: Model, thresholds: list[int | None]) -> Model:
+    layers = tuple(dataclasses.replace(la, o_threshold=t) for la, t in zip(model.layers, thresholds))
+    return dataclasses.replace(model, layers=layers)
+
+
+def h_zeros(model: Model, inputs: np.ndarray) -> list[float]:
+    """Share of zero entries of each layer's h over all vectors and steps (golden model)."""
+    return [float(np.mean(d["h"] == 0)) for d in golden.run(model, inputs, dump=True).layers]
+
+
+def sparsified(model: Model, inputs: np.ndarray, target: float) -> Model:
+    """Pick each layer's SHS threshold (bisection, layer by layer) to reach ``target`` zeros."""
+    thr: list[int | None] = [None] * len(model.layers)
+    for li in range(len(model.layers)):
+        lo, hi = -1, 32767
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            trial = thr[:li] + [mid] + thr[li + 1 :]
+            if h_zeros(with_thresholds(model, trial), inputs)[li] >= target:
+                hi = mid
+            else:
+                lo = mid
+        thr[li] = hi
+    return with_thresholds(model, thr)
+
+
+def measure(name: str, model: Model, inputs: np.ndarray, work: Path) -> dict:
+    counts = callgrind_instructions(model, inputs, work / name.replace(" ", "_").replace("%", ""))
+    return {"name": name, "model": model, "zeros": float(np.mean(h_zeros(model, inputs))), **counts}
+
+
+def table(rows: list[dict], label: str) -> list[str]:
+    dense = rows[0]
+    fixed = next(r for r in rows if r["name"] == "h zeros 100%")
+    h_dense = dense["per_step"] - fixed["per_step"]
+    out = []
+    for r in rows:
+        h_cost = r["per_step"] - fixed["per_step"]
+        compact = r["name"].startswith("compact")  # a different network: no h-product ratio
+        out.append(
+            f"| {label:<13} | {r['name']:<13} | {r['per_step']:>11,.0f} | {r['macs_per_step']:>9,} "
+            f"| {r['instructions_per_mac']:>9.3f} | {100 * r['zeros']:>6.1f}% "
+            + ("|               - |        - |" if compact
+               else f"| {h_cost:>15,.0f} | {100 * h_cost / h_dense:>7.1f}% |")
+        )
+    comp = next(r for r in rows if r["name"].startswith("compact"))
+    mac_cut = 1 - comp["macs_per_step"] / dense["macs_per_step"]
+    ins_cut = 1 - comp["per_step"] / dense["per_step"]
+    z80 = next(r for r in rows if r["name"] == "h zeros 80%")
+    rel80 = (z80["per_step"] - fixed["per_step"]) / h_dense
+    out.append(
+        f"{label}: compacted MACs -{100 * mac_cut:.1f}%, instructions -{100 * ins_cut:.1f}% "
+        f"(ratio {ins_cut / mac_cut:.3f}, goal >= 0.9: {'met' if ins_cut >= 0.9 * mac_cut else 'MISSED'}); "
+        f"80% zeros: h-products {100 * rel80:.1f}% of dense (goal <= 25%: "
+        f"{'met' if rel80 <= 0.25 else 'MISSED'})"
+    )
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--ir", type=Path, help="also measure this IR (dense and its own thresholds)")
+    ap.add_argument("--steps", type=int, default=16)
+    ap.add_argument("--vectors", type=int, default=4)
+    args = ap.parse_args()
+    header = [
+        "| weights, acc  | variant       |  instr/step | MACs/step | instr/MAC | h zeros | h-product instr | vs dense |",
+        "|---------------|---------------|-------------|-----------|-----------|---------|-----------------|----------|",
+    ]
+    lines: list[str] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="lstmgen-bench-") as tmp:
+        work = Path(tmp)
+        for wbits, shift in ((16, 0), (8, 0), (8, 2)):
+            base = random_model(2024, n_in=32, hidden=(256, 256), n_out=10, weight_bits=wbits,
+                                shs=False, name="bench")
+            base = shrunk(base, shift) if shift else base
+            acc = "/".join(str(32 if la.acc_bits <= 32 else 64) for la in base.layers)
+            label = f"int{wbits} a{acc}"
+            x = random_inputs(base, args.vectors, args.steps, seed=1)
+            wd = work / label.replace("/", "_").replace(" ", "_")
+            rows = [measure("dense", base, x, wd)]
+            rows.append(measure("compact 40%", compacted(base, 0.4), x, wd))
+            for target in (0.5, 0.8):
+                rows.append(measure(f"h zeros {round(100 * target)}%", sparsified(base, x, target),
+                                    x, wd))
+            rows.append(measure("h zeros 100%", with_thresholds(base, [32767, 32767]), x,
+                                wd))
+            t = table(rows, label)
+            lines += t[:-1]
+            notes.append(t[-1])
+        if args.ir is not None:
+            m = ir.load(args.ir)
+            x = random_inputs(m, args.vectors, args.steps, seed=1)
+            r = measure("given IR", m, x, work / "ir")
+            notes.append(
+                f"{args.ir}: {r['per_step']:,.0f} instructions/step, {r['macs_per_step']:,} dense MACs, "
+                f"{r['instructions_per_mac']:.3f} instr/MAC, {100 * r['zeros']:.1f}% zeros in h"
+            )
+    print("\n".join(header + lines))
+    print()
+    print("\n".join(notes))
+
+
+if __name__ == "__main__":
+    main()

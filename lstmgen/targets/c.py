@@ -1,0 +1,298 @@
+"""The C99 back end: an IR becomes a small, self-contained C library plus a test harness.
+
+``render(model, CTarget())`` returns ``{file name: text}`` (pure and deterministic: the same IR
+and options always give the same bytes); ``generate`` writes them atomically. The files:
+
+* ``<p>.h`` - the API (``<p>_reset``, ``<p>_step``, ``<p>_run``, LM: ``<p>_step_token``), sizes as
+  ``<P>_*`` macros and the caller-owned state struct;
+* ``<p>.c`` - weights and tables as ``static const`` integer arrays (flash on an MCU) and the step
+  code, exactly :mod:`lstmgen.golden`'s arithmetic;
+* ``lg_fixed.h``, ``lg_kernels.h`` - the hand-written kernel library from ``templates/c/lib``;
+* ``main.c`` - the vector-file harness used by ``lstmgen verify``; ``Makefile``, ``CMakeLists.txt``.
+
+Weights are stored transposed (one row per input, holding that input's weight for every unit),
+so a product with ``h`` visits only the rows of its nonzero entries (zero-skipping: the cost of
+``W_hh·h`` is proportional to ``nnz(h)``; the result is unchanged).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .._io import atomic_dir
+from ..errors import UsageError
+from ..ir import ActTable, IntTensor, Model, sha256
+from . import _jinja
+
+__all__ = ["BLOCK", "CPUS", "CTarget", "generate", "render"]
+
+#: ``--cpu`` values: the ARM cores with the DSP extension get the ``lg_dsp.h`` kernels.
+CPUS = ("generic", "cortex-m3", "cortex-m4", "cortex-m7")
+_DSP_CPUS = ("cortex-m4", "cortex-m7")
+_DSP_LIB = "c/lib/lg_dsp.h"
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_RESERVED = ("main", "lg_fixed", "lg_kernels", "lg_dsp")
+#: Rows per kernel block; must equal ``LG_BLOCK`` in ``templates/c/lib/lg_kernels.h``. Gate
+#: segments are padded to an even unit count (4 gates x even = a multiple of 8) and the head's
+#: outputs to a multiple of 8, with zero weights whose accumulators are never read.
+BLOCK = 8
+_GATE_LABEL = {"i": "input", "f": "forget", "g": "cell candidate", "o": "output"}
+
+
+@dataclass(frozen=True, slots=True)
+class CTarget:
+    """Options of the C back end.
+
+    ``prefix``: the C name prefix and file stem (default: the model name); a lower-case C
+    identifier that is not ``main`` or an ``lg_*`` library name. ``cpu``: one of :data:`CPUS`;
+    ``cortex-m4``/``cortex-m7`` select the ARM DSP kernels once ``templates/c/lib/lg_dsp.h``
+    exists. Invalid values raise :class:`~lstmgen.errors.UsageError`.
+    """
+
+    prefix: str | None = None
+    cpu: str = "generic"
+
+    def __post_init__(self) -> None:
+        if self.cpu not in CPUS:
+            raise UsageError(f"--cpu {self.cpu!r}: choose one of {', '.join(CPUS)}")
+        if self.prefix is not None:
+            _check_prefix(self.prefix, "--prefix")
+
+    def prefix_for(self, model: Model) -> str:
+        """The prefix used for ``model``."""
+        if self.prefix is not None:
+            return self.prefix
+        _check_prefix(model.name, f"model name {model.name!r} as prefix (pass --prefix)")
+        return model.name
+
+    @property
+    def dsp(self) -> bool:
+        """True when the generated code uses the ARM DSP kernels (``LG_DSP``)."""
+        return self.cpu in _DSP_CPUS and _jinja.has_resource(_DSP_LIB)
+
+
+def _check_prefix(prefix: str, what: str) -> None:
+    if not _PREFIX_RE.match(prefix):
+        raise UsageError(f"{what}: {prefix!r} must match [a-z][a-z0-9_]{{0,31}}")
+    if prefix in _RESERVED:
+        raise UsageError(f"{what}: {prefix!r} would clash with a generated file name")
+
+
+# --------------------------------------------------------------------------------------------
+# The view: everything the templates print, computed here
+
+
+def _ctype(bits: int) -> str:
+    return "int8_t" if bits <= 8 else "int16_t" if bits <= 16 else "int32_t" if bits <= 32 else "int64_t"
+
+
+def _acc(bits: int) -> int:
+    """C accumulator width (32 or 64) for a value that needs ``bits`` bits."""
+    return 32 if bits <= 32 else 64
+
+
+def _shl(expr: str, shift: int, width: int) -> str:
+    return expr if shift == 0 else f"lg_shl{width}({expr}, {shift})"
+
+
+def _pad(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def _rows(t: IntTensor, width: int) -> list[list[int]]:
+    """The transposed weight matrix, one row per input, each row zero-padded to ``width``."""
+    v = np.asarray(t.values).T
+    return np.pad(v, ((0, 0), (0, width - v.shape[1]))).tolist()
+
+
+def _kernel(bits: int, acc: int, gathered: bool) -> str:
+    return f"lg_mv_{'gather_' if gathered else ''}w{8 if bits <= 8 else 16}_a{acc}"
+
+
+def _stacked(tensors: list[IntTensor], acc: int, gathered: bool, width: int) -> dict[str, Any]:
+    """The four gates' matrices as one transposed array: row k = input k's weights for the
+    gate rows i, f, g, o (one segment of ``width`` per gate), in the narrowest type for all."""
+    bits = max(t.fmt.bits for t in tensors)
+    return {
+        "ctype": _ctype(bits),
+        "rows": [list(seg) for seg in zip(*(_rows(t, width) for t in tensors))],
+        "kernel": _kernel(bits, acc, gathered),
+    }
+
+
+def _table_view(p: str, t: ActTable) -> dict[str, Any]:
+    return {
+        "name": f"{p}_{t.func}",
+        "func": t.func,
+        "entries": t.values.values.tolist(),
+        "n": t.n,
+        "lo": t.lo,
+        "shift": t.shift,
+        "interp": int(t.interp),
+        "in_fmt": str(t.in_fmt),
+        "out_fmt": str(t.out_fmt),
+    }
+
+
+def _layer_view(model: Model, li: int, p: str) -> dict[str, Any]:
+    la = model.layers[li]
+    P = p.upper()
+    acc = _acc(la.acc_bits)
+    s_fc, s_ig, cell_frac = model.cell_shifts(la)
+    cell = _acc(model.cell_bits(la))
+    h_pad = _pad(la.n_hidden, BLOCK // 4)
+    gates = []
+    for gi, (name, g) in enumerate(la.gates()):
+        table = model.tanh if name == "g" else model.sigmoid
+        sum_expr = " + ".join(
+            [
+                _shl(f"s->acc{li}_x[{gi}][j]", la.shift_x(name), acc),
+                _shl(f"s->acc{li}_h[{gi}][j]", la.shift_h(name), acc),
+                f"{p}_l{li}_bias[{gi}][j]",
+            ]
+        )
+        pre = f"lg_rescale({sum_expr}, {la.acc_frac(name) - table.in_fmt.frac}, {table.in_fmt.bits})"
+        gates.append(
+            {
+                "name": name,
+                "label": _GATE_LABEL[name],
+                "table": f"{p}_{table.func}",
+                "w_ih_fmt": str(g.w_ih.fmt),
+                "w_hh_fmt": str(g.w_hh.fmt),
+                "bias": g.bias.values.tolist(),
+                "bias_fmt": str(g.bias.fmt),
+                "pre": f"(int32_t){pre}",
+            }
+        )
+    c_type = "int16_t" if la.c_fmt.bits <= 16 else "int32_t"
+    cell_t = f"int{cell}_t"
+    cell_sum = " + ".join(
+        [
+            _shl(f"({cell_t})gate_f * s->c{li}[j]", s_fc, cell),
+            _shl(f"({cell_t})gate_i * gate_g", s_ig, cell),
+        ]
+    )
+    return {
+        "index": li,
+        "n_in": la.n_in,
+        "n_hidden": la.n_hidden,
+        "in_macro": f"{P}_N_IN" if li == 0 else f"{P}_H{li - 1}",
+        "h_macro": f"{P}_H{li}",
+        "h_pad": h_pad,
+        "pad_macro": f"{P}_H{li}_PAD",
+        "in_fmt": str(la.in_fmt),
+        "h_fmt": str(la.h_fmt),
+        "c_fmt": str(la.c_fmt),
+        "c_type": c_type,
+        "acc_type": f"int{acc}_t",
+        "acc": acc,
+        "acc_bits": la.acc_bits,
+        "cell_bits": model.cell_bits(la),
+        "o_threshold": la.o_threshold,
+        # a threshold at the top sigmoid code zeroes every o (and a compare would always hold)
+        "o_always_zero": la.o_threshold is not None and la.o_threshold >= model.sigmoid.out_fmt.max_code,
+        "gates": gates,
+        "w_ih": _stacked([g.w_ih for _, g in la.gates()], acc, li > 0, h_pad),
+        "w_hh": _stacked([g.w_hh for _, g in la.gates()], acc, True, h_pad),
+        "c_new": f"({c_type})lg_rescale({cell_sum}, {cell_frac - la.c_fmt.frac}, {la.c_fmt.bits})",
+        "tanh_c": f"lg_table_lookup(&{p}_tanh, (int32_t)lg_rescale(c, "
+        f"{la.c_fmt.frac - model.tanh.in_fmt.frac}, {model.tanh.in_fmt.bits}))",
+        "h_new": f"(int16_t)lg_rescale((int32_t)gate_o * tanh_c, {model.h_shift(la)}, {la.h_fmt.bits})",
+    }
+
+
+def _banner(model: Model, p: str, file: str) -> dict[str, str]:
+    return {
+        "file": file,
+        "title": f'{file} - generated by lstmgen {__version__} from model "{model.name}" '
+        f"(ir sha256 {sha256(model)})",
+        "formats": model.formats_summary(),
+    }
+
+
+def _view(model: Model, opts: CTarget) -> dict[str, Any]:
+    """The data the C templates render: names, sizes, weight rows and expressions."""
+    p = opts.prefix_for(model)
+    top = len(model.layers) - 1
+    hd = model.head
+    head_acc = _acc(hd.acc_bits)
+    return {
+        "p": p,
+        "P": p.upper(),
+        "model": model.name,
+        "kind": model.kind,
+        "lm": model.kind == "lm",
+        "cpu": opts.cpu,
+        "dsp": opts.dsp,
+        "n_in": model.n_in,
+        "n_out": model.n_out,
+        "n_out_pad": _pad(model.n_out, BLOCK),
+        "vocab": model.vocab,
+        "input_fmt": str(model.input_fmt),
+        "in_min": model.input_fmt.min_code,
+        "in_max": model.input_fmt.max_code,
+        "macs": model.macs_per_step(),
+        "tables": [_table_view(p, model.sigmoid), _table_view(p, model.tanh)],
+        "layers": [_layer_view(model, li, p) for li in range(len(model.layers))],
+        "top": top,
+        "embedding": None if model.embedding is None else model.embedding.values.tolist(),
+        "head": {
+            "ctype": _ctype(hd.weight.fmt.bits),
+            "fmt": str(hd.weight.fmt),
+            "rows": _rows(hd.weight, _pad(hd.n_out, BLOCK)),
+            "bias": hd.bias.values.tolist(),
+            "bias_fmt": str(hd.bias.fmt),
+            "out_fmt": str(hd.out_fmt),
+            "acc": head_acc,
+            "acc_type": f"int{head_acc}_t",
+            "acc_bits": hd.acc_bits,
+            "kernel": _kernel(hd.weight.fmt.bits, head_acc, gathered=True),
+            "shift": hd.acc_frac - hd.out_fmt.frac,
+            "bits": hd.out_fmt.bits,
+        },
+    }
+
+
+_TEMPLATES = {
+    "{p}.h": "c/model.h.j2",
+    "{p}.c": "c/model.c.j2",
+    "main.c": "c/main.c.j2",
+    "Makefile": "c/Makefile.j2",
+    "CMakeLists.txt": "c/CMakeLists.txt.j2",
+}
+_LIBRARY = ("lg_fixed.h", "lg_kernels.h")
+
+
+def render(model: Model, opts: CTarget | None = None) -> dict[str, str]:
+    """Every generated file as ``{name: text}``; the same inputs always give the same bytes."""
+    opts = CTarget() if opts is None else opts
+    v = _view(model, opts)
+    p = v["p"]
+    files = {
+        name.format(p=p): _jinja.render(tpl, banner=_banner(model, p, name.format(p=p)), **v)
+        for name, tpl in _TEMPLATES.items()
+    }
+    library = _LIBRARY + (("lg_dsp.h",) if opts.dsp else ())
+    for lib in library:
+        b = _banner(model, p, lib)
+        files[lib] = (
+            f"/* {b['title'].replace('generated', 'copied', 1)}\n * {b['formats']} */\n"
+            + _jinja.read_static(f"c/lib/{lib}")
+        )
+    return dict(sorted(files.items()))
+
+
+def generate(model: Model, out_dir: str | Path, opts: CTarget | None = None) -> list[Path]:
+    """Write :func:`render`'s files into ``out_dir`` (replaced atomically; nothing on failure)."""
+    files = render(model, opts)
+    out = Path(out_dir)
+    with atomic_dir(out) as tmp:
+        for name, text in files.items():
+            (tmp / name).write_text(text, encoding="utf-8")
+    return [out / name for name in files]

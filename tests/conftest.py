@@ -1,0 +1,43 @@
+"""Shared test helpers: tool requirements by tier and the golden-snapshot refresh flag."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def require_tool(name: str) -> str:
+    """Path of tool ``name``; outside CI a missing tool skips, with ``CI=true`` it fails."""
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} not found on PATH"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (a missing tool is a failure in CI)")
+        pytest.skip(reason)
+    return path
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        default=False,
+        help="rewrite the golden snapshots under tests/golden/ (same as LSTMGEN_UPDATE_GOLDEN=1)",
+    )
+
+
+@pytest.fixture
+def tiny_ptb(tmp_path):
+    """A PTB-format directory with a tiny random corpus (vocabulary of 12 words)."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(11)] + ["<unk>"]
+    root = tmp_path / "ptb"
+    root.mkdir()
+    for split, lines in (("train", 120), ("valid", 20), ("test", 20)):
+        text = "\n".join(" ".join(rng.choices(words, k=rng.randint(3, 9))) for _ in range(lines))
+        (root / f"ptb.{split}.txt").write_text(" ".join(words) + "\n" + text + "\n")
+    return root
