@@ -105,23 +105,50 @@ def _pad(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def _rows(t: IntTensor, width: int) -> list[list[int]]:
-    """The transposed weight matrix, one row per input, each row zero-padded to ``width``."""
+def _rows(t: IntTensor, width: int, dsp: bool = False, bits: int | None = None) -> list[list[int]]:
+    """The transposed weight matrix, one row per input, each row zero-padded to ``width``.
+
+    With ``dsp`` (the ``lg_dsp.h`` kernels, --cpu cortex-m4/m7) the rows are the pairs of inputs
+    (2c, 2c+1) instead, interleaved so that every 32-bit word is one SMLAD operand (layout
+    documented in ``templates/c/lib/lg_dsp.h``; ``bits`` is the stored weight width): an odd
+    input count gets one zero input, which multiplies as zero. Numbers are never changed.
+    """
     v = np.asarray(t.values).T
-    return np.pad(v, ((0, 0), (0, width - v.shape[1]))).tolist()
+    v = np.pad(v, ((0, 0), (0, width - v.shape[1])))
+    if not dsp:
+        return v.tolist()
+    pairs = np.pad(v, ((0, v.shape[0] % 2), (0, 0))).reshape(-1, 2, width)  # [pair][input][unit]
+    if (bits or t.fmt.bits) > 8:  # int16: [pair][unit][input]
+        return pairs.transpose(0, 2, 1).reshape(len(pairs), -1).tolist()
+    # int8 (width is even): [pair][unit // 2][input][unit % 2]
+    quads = pairs.reshape(len(pairs), 2, width // 2, 2).transpose(0, 2, 1, 3)
+    return quads.reshape(len(pairs), -1).tolist()
+
+
+def _dims(rows: str, cols: str, n_rows: int, dsp: bool) -> str:
+    """C dimensions of a stored matrix: ``[rows][cols]``, or for the ``lg_dsp.h`` input-pair
+    layout ``[pairs][2 * cols]``."""
+    return f"[{(n_rows + 1) // 2}][2 * {cols}]" if dsp else f"[{rows}][{cols}]"
 
 
 def _kernel(bits: int, acc: int, gathered: bool) -> str:
     return f"lg_mv_{'gather_' if gathered else ''}w{8 if bits <= 8 else 16}_a{acc}"
 
 
-def _stacked(tensors: list[IntTensor], acc: int, gathered: bool, width: int) -> dict[str, Any]:
+def _stacked(tensors: list[IntTensor], acc: int, gathered: bool, width: int, dims: tuple[str, str],
+             dsp: bool) -> dict[str, Any]:
     """The four gates' matrices as one transposed array: row k = input k's weights for the
-    gate rows i, f, g, o (one segment of ``width`` per gate), in the narrowest type for all."""
+    gate rows i, f, g, o (one segment of ``width`` per gate), in the narrowest type for all.
+    ``dims`` are the C row and column counts; ``dsp`` selects the input-pair layout (each
+    gate segment interleaved on its own, which equals interleaving the whole row)."""
     bits = max(t.fmt.bits for t in tensors)
+    n_in = tensors[0].shape[1]
     return {
         "ctype": _ctype(bits),
-        "rows": [list(seg) for seg in zip(*(_rows(t, width) for t in tensors))],
+        "dims": _dims(dims[0], dims[1], n_in, dsp),
+        "row_inputs": [f"{2 * c}, {2 * c + 1}" if 2 * c + 1 < n_in else f"{2 * c}, zero"
+                       for c in range((n_in + 1) // 2)] if dsp else [str(k) for k in range(n_in)],
+        "rows": [list(seg) for seg in zip(*(_rows(t, width, dsp, bits) for t in tensors))],
         "kernel": _kernel(bits, acc, gathered),
     }
 
@@ -140,9 +167,11 @@ def _table_view(p: str, t: ActTable) -> dict[str, Any]:
     }
 
 
-def _layer_view(model: Model, li: int, p: str) -> dict[str, Any]:
+def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
     la = model.layers[li]
     P = p.upper()
+    in_macro = f"{P}_N_IN" if li == 0 else f"{P}_H{li - 1}"
+    h_macro, pad_macro = f"{P}_H{li}", f"{P}_H{li}_PAD"
     acc = _acc(la.acc_bits)
     s_fc, s_ig, cell_frac = model.cell_shifts(la)
     cell = _acc(model.cell_bits(la))
@@ -182,10 +211,10 @@ def _layer_view(model: Model, li: int, p: str) -> dict[str, Any]:
         "index": li,
         "n_in": la.n_in,
         "n_hidden": la.n_hidden,
-        "in_macro": f"{P}_N_IN" if li == 0 else f"{P}_H{li - 1}",
-        "h_macro": f"{P}_H{li}",
+        "in_macro": in_macro,
+        "h_macro": h_macro,
         "h_pad": h_pad,
-        "pad_macro": f"{P}_H{li}_PAD",
+        "pad_macro": pad_macro,
         "in_fmt": str(la.in_fmt),
         "h_fmt": str(la.h_fmt),
         "c_fmt": str(la.c_fmt),
@@ -198,8 +227,10 @@ def _layer_view(model: Model, li: int, p: str) -> dict[str, Any]:
         # a threshold at the top sigmoid code zeroes every o (and a compare would always hold)
         "o_always_zero": la.o_threshold is not None and la.o_threshold >= model.sigmoid.out_fmt.max_code,
         "gates": gates,
-        "w_ih": _stacked([g.w_ih for _, g in la.gates()], acc, li > 0, h_pad),
-        "w_hh": _stacked([g.w_hh for _, g in la.gates()], acc, True, h_pad),
+        "w_ih": _stacked([g.w_ih for _, g in la.gates()], acc, li > 0, h_pad,
+                         (in_macro, f"4 * {pad_macro}"), dsp),
+        "w_hh": _stacked([g.w_hh for _, g in la.gates()], acc, True, h_pad,
+                         (h_macro, f"4 * {pad_macro}"), dsp),
         "c_new": f"({c_type})lg_rescale({cell_sum}, {cell_frac - la.c_fmt.frac}, {la.c_fmt.bits})",
         "tanh_c": f"lg_table_lookup(&{p}_tanh, (int32_t)lg_rescale(c, "
         f"{la.c_fmt.frac - model.tanh.in_fmt.frac}, {model.tanh.in_fmt.bits}))",
@@ -239,13 +270,14 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
         "in_max": model.input_fmt.max_code,
         "macs": model.macs_per_step(),
         "tables": [_table_view(p, model.sigmoid), _table_view(p, model.tanh)],
-        "layers": [_layer_view(model, li, p) for li in range(len(model.layers))],
+        "layers": [_layer_view(model, li, p, opts.dsp) for li in range(len(model.layers))],
         "top": top,
         "embedding": None if model.embedding is None else model.embedding.values.tolist(),
         "head": {
             "ctype": _ctype(hd.weight.fmt.bits),
             "fmt": str(hd.weight.fmt),
-            "rows": _rows(hd.weight, _pad(hd.n_out, BLOCK)),
+            "rows": _rows(hd.weight, _pad(hd.n_out, BLOCK), opts.dsp),
+            "dims": _dims(f"{p.upper()}_H{top}", f"{p.upper()}_N_OUT_PAD", hd.n_in, opts.dsp),
             "bias": hd.bias.values.tolist(),
             "bias_fmt": str(hd.bias.fmt),
             "out_fmt": str(hd.out_fmt),
