@@ -82,6 +82,7 @@ def run_demo(out: Path, *, epochs: int = DEMO_EPOCHS, iss_lambda: float = DEMO_L
         "macs_before": macs_per_step(ckpt.config)["lstm"],
         "macs_after": macs_per_step(small.config)["lstm"],
         "float_accuracy_train_run": history[-1].get("test_acc"),
+        "steps": int(d.x_test.shape[1]),
         "rows": {},
     }
     click.echo("[3/4] quantizing (int16 and int8 weights), generating C, verifying against golden")
@@ -113,15 +114,14 @@ def format_summary(s: dict) -> str:
     lines = [head, "-" * len(head)]
     for name, r in s["rows"].items():
         ins = r.get("instructions_per_sequence")
-        steps = 8
-        per_mac = "-" if not ins else f"{ins / (steps * r['macs_per_step']):.2f}"
+        per_mac = "-" if not ins else f"{ins / (s['steps'] * r['macs_per_step']):.2f}"
         size = r.get("library_size") or {}
         exact = f"{r['vectors'] - r['mismatches']}/{r['vectors']}"
         lines.append(
             f"{name:<20} {'x'.join(map(str, r['hidden'])):>9} {r['macs_per_step']:>9} "
             f"{100 * r['float_accuracy']:>6.2f}% {100 * r['golden_accuracy']:>6.2f}% "
             f"{100 * r['c_accuracy']:>6.2f}% {exact:>11} "
-            f"{ins if ins else '-':>10} {per_mac:>9} {size.get('text', '-'):>7} "
+            f"{round(ins) if ins else '-':>10} {per_mac:>9} {size.get('text', '-'):>7} "
             f"{size.get('data', 0) + size.get('rodata', 0) if size else '-':>7}"
         )
     cut = s["macs_before"] / max(1, s["macs_after"])
@@ -134,8 +134,8 @@ def format_summary(s: dict) -> str:
         a, b = rows.get(f"digits_dense_w{w}", {}), rows.get(f"digits_compact_w{w}", {})
         if a.get("instructions_per_sequence") and b.get("instructions_per_sequence"):
             lines.append(
-                f"int{w} weights: C instructions per sequence {a['instructions_per_sequence']} -> "
-                f"{b['instructions_per_sequence']} "
+                f"int{w} weights: C instructions per sequence {a['instructions_per_sequence']:.0f} -> "
+                f"{b['instructions_per_sequence']:.0f} "
                 f"({a['instructions_per_sequence'] / b['instructions_per_sequence']:.2f}x fewer)"
             )
     return "\n".join(lines)
