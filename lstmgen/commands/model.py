@@ -1,0 +1,276 @@
+"""Model commands: ``lstmgen train``, ``import``, ``prune`` and ``info``.
+
+Every bad input becomes an :class:`~lstmgen.errors.LstmgenError` (one line on stderr, exit
+code 2) and leaves no partial output behind.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+
+from ..checkpoint import (
+    Checkpoint,
+    build_module,
+    config_from_state_dict,
+    count_params,
+    load_checkpoint,
+    macs_per_step,
+    save_checkpoint,
+    validate_state_dict,
+)
+from ..cli import main
+from ..errors import CheckpointError, UsageError
+
+__all__ = ["describe_checkpoint", "import_cmd", "info", "prune", "prune_report", "train"]
+
+_RESUMABLE = {"epochs", "device", "quiet", "out", "resume", "threads"}
+
+
+def _parse_hidden(hidden: str | None, layers: int | None, task: str) -> tuple[int, ...] | None:
+    """Turn ``--hidden 32`` / ``--hidden 32,16`` and ``--layers`` into per-layer sizes."""
+    if hidden is None and layers is None:
+        return None
+    if layers is not None and layers < 1:
+        raise UsageError(f"--layers must be >= 1, got {layers}")
+    if hidden is None:
+        hidden = str(200 if task == "ptb" else 32)
+    try:
+        sizes = tuple(int(h) for h in hidden.split(","))
+    except ValueError:
+        raise UsageError(f"--hidden must be an integer or a comma list like 64,32, got {hidden!r}") from None
+    if any(h < 1 for h in sizes):
+        raise UsageError(f"--hidden sizes must be >= 1, got {hidden}")
+    if len(sizes) == 1 and layers is not None:
+        return sizes * layers
+    if layers is not None and layers != len(sizes):
+        raise UsageError(f"--layers {layers} does not match --hidden {hidden} ({len(sizes)} sizes)")
+    return sizes
+
+
+@main.command()
+@click.option("--task", type=click.Choice(["default", "ptb"]), default="default", show_default=True,
+              help="default: bundled digits classifier; ptb: Penn Treebank word LM.")
+@click.option("--data", type=str, default=None, help="PTB directory (ptb.{train,valid,test}.txt).")
+@click.option("--layers", type=int, default=None, help="Number of LSTM layers.")
+@click.option("--hidden", type=str, default=None, help="Hidden size, or one per layer: 64,32.")
+@click.option("--embed", type=int, default=None, help="LM embedding size [200].")
+@click.option("--dropout", type=float, default=None, help="Dropout probability [0].")
+@click.option("--tied/--no-tied", default=None, help="LM: tie decoder and embedding weights.")
+@click.option("--epochs", type=int, default=None, help="Epochs [default 60, ptb 13].")
+@click.option("--lr", type=float, default=None, help="Learning rate [default 0.01 adam, ptb 1 sgd].")
+@click.option("--lr-decay", type=float, default=None, help="LR factor per epoch after --decay-after.")
+@click.option("--decay-after", type=int, default=None, help="Epochs at full learning rate.")
+@click.option("--clip", type=float, default=None, help="Gradient-norm clip (0 = off) [5].")
+@click.option("--batch", type=int, default=None, help="Batch size [default 32, ptb 20].")
+@click.option("--bptt", type=int, default=None, help="LM truncated-BPTT window [35].")
+@click.option("--init-scale", type=float, default=None, help="Uniform init ±scale [ptb 0.1].")
+@click.option("--optimizer", type=click.Choice(["sgd", "adam"]), default=None)
+@click.option("--iss-lambda", type=float, default=None, help="ISS group-Lasso weight [0 = off].")
+@click.option("--zero-threshold", type=float, default=None, help="ISS zero-out threshold [1e-4].")
+@click.option("--seed", type=int, default=None, help="Random seed [0].")
+@click.option("--max-tokens", type=int, default=None, help="Truncate PTB splits (smoke runs).")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (may extend --epochs).")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
+@click.option("--threads", type=int, default=None,
+              help="CPU threads for torch [1 for the default task, torch's choice for ptb].")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.pass_context
+def train(ctx: click.Context, **opts: Any) -> None:
+    """Train a model (ISS with --iss-lambda); write OUT/{last,best}.pt, metrics.jsonl, state.pt."""
+    from ..train import default_config
+    from ..train import train as run_train
+
+    if opts["resume"]:
+        given = [
+            k for k in opts
+            if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE
+            and k not in _RESUMABLE
+        ]
+        if given:
+            flags = ", ".join("--" + k.replace("_", "-") for k in sorted(given))
+            raise UsageError(f"--resume takes its settings from the run; do not give {flags}")
+        cfg = None
+    else:
+        hidden = _parse_hidden(opts["hidden"], opts["layers"], opts["task"])
+        keys = ("data", "embed", "dropout", "tied", "epochs", "lr", "lr_decay", "decay_after",
+                "clip", "batch", "bptt", "init_scale", "optimizer", "iss_lambda", "zero_threshold",
+                "seed", "max_tokens")
+        cfg = default_config(opts["task"], hidden=hidden, **{k: opts[k] for k in keys})
+    result = run_train(
+        cfg, opts["out"], resume=opts["resume"], device=opts["device"],
+        progress=not opts["quiet"], epochs=opts["epochs"] if opts["resume"] else None,
+        threads=opts["threads"],
+    )
+    last = result.history[-1] if result.history else {}
+    shown = {k: v for k, v in last.items() if k.endswith(("acc", "ppl")) or k == "removable_units"}
+    click.echo(
+        f"trained {len(result.history)} epoch(s) -> {Path(opts['out']) / 'last.pt'} "
+        f"(best: {Path(opts['out']) / 'best.pt'}) {json.dumps(shown)}"
+    )
+
+
+@main.command("import")
+@click.argument("state_dict", type=str)
+@click.option("--kind", type=click.Choice(["classifier", "lm"]), required=True)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write.")
+def import_cmd(state_dict: str, kind: str, out: str) -> None:
+    """Import a plain PyTorch state dict (nn.LSTM batch_first + head / embedding, decoder)."""
+    path = Path(state_dict)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable file is one user-facing error
+        raise CheckpointError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__})") from exc
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        raise CheckpointError(f"{path}: looks like a full checkpoint; pass its plain state dict")
+    config = config_from_state_dict(sd, kind, str(path))
+    validate_state_dict(config, sd, str(path))
+    ckpt = Checkpoint(config=config, state_dict=dict(sd), meta={"imported_from": path.name})
+    save_checkpoint(ckpt, out)
+    click.echo(f"imported {kind} {list(config.hidden)} -> {out}")
+
+
+def prune_report(before: Checkpoint, after: Checkpoint, seed: int = 0) -> dict[str, Any]:
+    """Compare ``before`` and its compaction ``after`` on random inputs; return the figures.
+
+    Keys: ``hidden_before``, ``hidden_after``, ``macs_before``, ``macs_after`` (per step/token,
+    LSTM + head), ``lstm_macs_before``, ``lstm_macs_after``, ``params_before``,
+    ``params_after``, ``max_abs_diff`` (largest output difference on random data).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    cfg = before.config
+    if cfg.kind == "classifier":
+        x = torch.randn(16, 12, cfg.n_in, generator=gen)
+    else:
+        x = torch.randint(0, cfg.vocab, (4, 24), generator=gen)
+    outs = []
+    for ck in (before, after):
+        model = build_module(ck.config)
+        model.load_state_dict(ck.state_dict)
+        with torch.no_grad():
+            outs.append(model.eval()(x))
+    mb, ma = macs_per_step(before.config), macs_per_step(after.config)
+    return {
+        "hidden_before": list(before.config.hidden),
+        "hidden_after": list(after.config.hidden),
+        "macs_before": mb["total"],
+        "macs_after": ma["total"],
+        "lstm_macs_before": mb["lstm"],
+        "lstm_macs_after": ma["lstm"],
+        "params_before": count_params(before.config),
+        "params_after": count_params(after.config),
+        "max_abs_diff": float((outs[0] - outs[1]).abs().max()),
+    }
+
+
+@main.command()
+@click.argument("ckpt", type=str)
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Compacted checkpoint.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--tol", type=float, default=1e-4, show_default=True,
+              help="Largest output difference accepted on random data.")
+def prune(ckpt: str, out: str, as_json: bool, tol: float) -> None:
+    """Drop ISS-removable units (all-zero outgoing weights); check outputs are unchanged."""
+    from ..sparsity import compact
+
+    before = load_checkpoint(ckpt)
+    after = compact(before)
+    rep = prune_report(before, after)
+    if not rep["max_abs_diff"] <= tol:
+        raise CheckpointError(
+            f"{ckpt}: compacted model differs by {rep['max_abs_diff']:.3g} > --tol {tol}"
+        )
+    save_checkpoint(after, out)
+    if as_json:
+        click.echo(json.dumps(rep))
+        return
+    unit = "token" if before.config.kind == "lm" else "step"
+    click.echo(f"{'':12}{'before':>14}{'after':>14}")
+    for l, (hb, ha) in enumerate(zip(rep["hidden_before"], rep["hidden_after"])):
+        click.echo(f"{f'layer {l}':12}{hb:>14}{ha:>14}")
+    click.echo(f"{'params':12}{rep['params_before']:>14}{rep['params_after']:>14}")
+    click.echo(f"{'LSTM MACs':12}{rep['lstm_macs_before']:>14}{rep['lstm_macs_after']:>14}  per {unit}")
+    click.echo(f"{'total MACs':12}{rep['macs_before']:>14}{rep['macs_after']:>14}  per {unit}")
+    click.echo(f"max |diff| on random inputs: {rep['max_abs_diff']:.3g}; wrote {out}")
+
+
+def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
+    """Return a JSON-able description: config, params, MACs per step, ISS stats, meta."""
+    from ..sparsity import iss_stats
+
+    model = build_module(ckpt.config)
+    model.load_state_dict(ckpt.state_dict)
+    meta = {k: v for k, v in ckpt.meta.items() if k != "iss"}
+    return {
+        "config": ckpt.config.to_dict(),
+        "params": count_params(ckpt.config),
+        "macs_per_step": macs_per_step(ckpt.config),
+        "iss": iss_stats(model),
+        "meta": meta,
+    }
+
+
+def _format_description(path: str, d: dict[str, Any]) -> str:
+    cfg: dict[str, Any] = d["config"]
+    macs, iss = d["macs_per_step"], d["iss"]
+    lm = cfg["kind"] == "lm"
+    inputs = f"embedding {cfg['n_in']} (vocab {cfg['vocab']})" if lm else f"input {cfg['n_in']}"
+    tied = ", tied" if cfg["tied"] else ""
+    head = "softmax" if lm else "head (per sequence)"
+    lines = [
+        f"{path}: lstmgen checkpoint, kind {cfg['kind']}",
+        f"  {inputs}, hidden {cfg['hidden']}, outputs {cfg['n_out']}, dropout {cfg['dropout']}{tied}",
+        f"  parameters {d['params']}",
+        f"  MACs per step: LSTM {macs['lstm']}, {head} {macs['head']}, total {macs['total']}",
+        f"  ISS: {iss['outgoing_zero_units']}/{iss['total_units']} units removable, "
+        + f"{iss['zero_components']} fully-zero components",
+    ]
+    for layer in iss["layers"]:
+        q = layer["norm_quantiles"]
+        lines.append(
+            f"    layer {layer['layer']}: hidden {layer['hidden']}, "
+            f"removable {layer['outgoing_zero_units']}, zero components {layer['zero_components']}, "
+            f"group norm min/median/max {q['min']:.3g}/{q['median']:.3g}/{q['max']:.3g}"
+        )
+    for key in ("task", "epoch", "metrics", "compacted_from", "imported_from"):
+        if key in d["meta"]:
+            lines.append(f"  {key}: {json.dumps(d['meta'][key])}")
+    return "\n".join(lines)
+
+
+def _is_ir_file(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return "ir.json" in zf.namelist()
+
+
+@main.command()
+@click.argument("path", type=str)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def info(path: str, as_json: bool) -> None:
+    """Describe a checkpoint (config, sizes, params, MACs/step, ISS stats) or an IR file."""
+    p = Path(path)
+    if not p.exists():
+        raise UsageError(f"{p}: no such file")
+    if not p.is_file():
+        raise UsageError(f"{p}: not a file")
+    if _is_ir_file(p):
+        try:
+            from ..ir import describe_ir
+        except ImportError as exc:
+            raise UsageError(f"{p} is an IR file, but lstmgen.ir.describe_ir is unavailable: {exc}") from exc
+        click.echo(describe_ir(p, as_json))
+        return
+    d = describe_checkpoint(load_checkpoint(p))
+    click.echo(json.dumps(d) if as_json else _format_description(path, d))
