@@ -30,7 +30,7 @@ tools:
 
 ## test: everything but the slow (PTB) tests; `make test PYTEST_ARGS="-m slow"` for those
 test: $(STAMP) tools
-	$(BIN)/python -m pytest -n $(JOBS) -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check lstmgen tests hw_tests bench examples
