@@ -41,6 +41,7 @@ __all__ = [
     "load_module",
     "macs_per_step",
     "save_checkpoint",
+    "torch_load",
     "validate_state_dict",
 ]
 
@@ -261,8 +262,9 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike[str]) -> None:
         torch.save(payload, tmp)
 
 
-def _torch_load(path: Path) -> Any:
+def torch_load(path: str | os.PathLike[str]) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into CheckpointError."""
+    path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     if not path.is_file():
@@ -271,7 +273,8 @@ def _torch_load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
             AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        text = str(exc).strip()
+        first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable PyTorch file ({first})") from exc
     except OSError as exc:
         raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from exc
@@ -280,7 +283,7 @@ def _torch_load(path: Path) -> Any:
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:
     """Read and fully validate a checkpoint written by :func:`save_checkpoint`."""
     path = Path(path)
-    obj = _torch_load(path)
+    obj = torch_load(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not an lstmgen checkpoint (no 'format': '{FORMAT}')")
     if obj.get("version") != VERSION:

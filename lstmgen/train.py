@@ -37,7 +37,7 @@ from torch.nn import functional as F
 
 from . import __version__
 from ._io import atomic_file
-from .checkpoint import Checkpoint, ModelConfig, build_module, save_checkpoint
+from .checkpoint import Checkpoint, ModelConfig, build_module, save_checkpoint, torch_load
 from .errors import CheckpointError, UsageError
 from .sparsity import group_lasso, iss_stats, zero_out
 
@@ -373,10 +373,7 @@ def _load_state(out: Path) -> dict[str, Any]:
     path = out / "state.pt"
     if not path.is_file():
         raise UsageError(f"--resume: {path} not found (not an lstmgen training directory?)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is one user-facing error
-        raise CheckpointError(f"{path}: cannot load training state ({type(exc).__name__})") from exc
+    state = torch_load(path)
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path}: not an lstmgen training state")
     return state

@@ -139,7 +139,7 @@ def _bad_state_dicts(tmp_path):
     for name, (obj, _) in cases.items():
         torch.save(obj, tmp_path / f"{name}.pt")
     (tmp_path / "garbage.pt").write_bytes(b"\x00garbage")
-    cases["garbage"] = (None, "not a readable PyTorch state dict")
+    cases["garbage"] = (None, "not a readable PyTorch file")
     return {tmp_path / f"{n}.pt": m for n, (_, m) in cases.items()}
 
 

@@ -21,7 +21,7 @@ __all__ = ["run_demo"]
 
 #: Defaults that train in about a minute on 2 cores and prune a good share of the units.
 DEMO_HIDDEN = (32, 32)
-DEMO_EPOCHS = 40
+DEMO_EPOCHS = 60
 DEMO_LAMBDA = 3e-3
 
 

@@ -22,6 +22,7 @@ from ..checkpoint import (
     load_checkpoint,
     macs_per_step,
     save_checkpoint,
+    torch_load,
     validate_state_dict,
 )
 from ..cli import main
@@ -123,14 +124,7 @@ def train(ctx: click.Context, **opts: Any) -> None:
 def import_cmd(state_dict: str, kind: str, out: str) -> None:
     """Import a plain PyTorch state dict (nn.LSTM batch_first + head / embedding, decoder)."""
     path = Path(state_dict)
-    if not path.exists():
-        raise CheckpointError(f"{path}: no such file")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: not a file")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is one user-facing error
-        raise CheckpointError(f"{path}: not a readable PyTorch state dict ({type(exc).__name__})") from exc
+    sd = torch_load(path)
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         raise CheckpointError(f"{path}: looks like a full checkpoint; pass its plain state dict")
     config = config_from_state_dict(sd, kind, str(path))
