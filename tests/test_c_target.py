@@ -348,3 +348,13 @@ def test_cli_missing_compiler(tmp_path: Path) -> None:
     assert r.stderr.strip() == (
         "lstmgen: error: no-such-compiler not found: install a C compiler (apt-get install gcc)"
     )
+
+
+@pytest.mark.cc
+def test_relative_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A workdir relative to the current directory (as `lstmgen demo --out DIR` gives) works."""
+    require_tool("gcc")
+    monkeypatch.chdir(tmp_path)
+    model = random_model(3, n_in=3, hidden=(4,))
+    report = verify(model, CpuRunner(), random_inputs(model, 3, 4), Path("rel") / "work")
+    assert report.passed and report.vectors == 3

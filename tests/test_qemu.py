@@ -182,3 +182,11 @@ def test_report_command(tmp_path):
     assert r["macs_per_step"] == model.macs_per_step()
     assert r["effective_macs_per_step"] <= r["macs_per_step"]
     assert r["flash_bytes"] > 0 and r["ram_bytes"] > 0 and r["insns_per_step"] > 0
+
+
+def test_relative_workdir(tmp_path, monkeypatch):
+    """A workdir relative to the current directory builds and runs under QEMU."""
+    monkeypatch.chdir(tmp_path)
+    model = random_model(4, n_in=2, hidden=(3,), weight_bits=8)
+    report = verify(model, QemuRunner(cpu="cortex-m3"), random_inputs(model, 2, 3), Path("rel"))
+    assert report.passed

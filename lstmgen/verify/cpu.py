@@ -86,7 +86,7 @@ class CpuRunner:
 
     def build(self, model: Model, workdir: Path) -> Path:
         """Generate and compile the harness into ``workdir/c``; returns the executable."""
-        src = Path(workdir) / "c"
+        src = Path(workdir).resolve() / "c"
         changed, p = _write_sources(model, src, self.opts)
         exe = src / f"{p}_main"
         if changed or not exe.exists():
@@ -181,7 +181,7 @@ def library_size(
     """
     opts = CTarget() if opts is None else opts
     size = _tool("size", "install binutils (apt-get install binutils)")
-    src = Path(workdir) / "c"
+    src = Path(workdir).resolve() / "c"
     _, p = _write_sources(model, src, opts)
     _compile(cc, list(cflags), ["-c", "-o", f"{p}.o", f"{p}.c"], src)
     proc = subprocess.run([size, f"{p}.o"], check=False, cwd=src, capture_output=True, text=True)

@@ -371,7 +371,7 @@ class QemuRunner:
         from ..targets.c import CTarget, render
 
         files = render(model, CTarget(prefix=self.prefix, cpu=self.cpu))
-        return build_elf(files, Path(workdir) / self.cpu, self.cpu)
+        return build_elf(files, Path(workdir).resolve() / self.cpu, self.cpu)
 
     def run(self, model: Model, inputs: np.ndarray, workdir: Path, *, dump: bool = False) -> TargetRun:
         """Build (once per ``workdir``) and run the target on ``inputs`` under QEMU."""
