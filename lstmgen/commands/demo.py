@@ -14,6 +14,7 @@ import click
 import numpy as np
 
 from .. import ir
+from .._io import atomic_dir
 from ..cli import main
 from ..errors import ToolError, UsageError
 
@@ -78,7 +79,15 @@ def _measure_mcu(model: ir.Model, codes: np.ndarray, work: Path) -> dict:
 
 def run_demo(out: Path, *, epochs: int = DEMO_EPOCHS, iss_lambda: float = DEMO_LAMBDA,
              hidden: tuple[int, ...] = DEMO_HIDDEN, seed: int = 0, progress: bool = True) -> dict:
-    """Run the demo into ``out``; return the summary (also written to ``out/summary.json``)."""
+    """Run the demo into ``out`` (replaced whole, only once every stage has finished); return
+    the summary (also written to ``out/summary.json``)."""
+    with atomic_dir(out) as tmp:
+        return _run_demo(tmp, epochs=epochs, iss_lambda=iss_lambda, hidden=hidden, seed=seed,
+                         progress=progress)
+
+
+def _run_demo(out: Path, *, epochs: int, iss_lambda: float, hidden: tuple[int, ...], seed: int,
+              progress: bool) -> dict:
     from ..checkpoint import macs_per_step, save_checkpoint
     from ..commands.quantize import TaskData, quantize_checkpoint
     from ..data.digits import load_digits_split
@@ -86,7 +95,6 @@ def run_demo(out: Path, *, epochs: int = DEMO_EPOCHS, iss_lambda: float = DEMO_L
     from ..sparsity import compact
     from ..train import train_default
 
-    out.mkdir(parents=True, exist_ok=True)
     click.echo(f"[1/4] training the digits classifier {list(hidden)} with ISS (lambda {iss_lambda})")
     ckpt, history = train_default(hidden=hidden, epochs=epochs, iss_lambda=iss_lambda, seed=seed,
                                   out=out / "train", progress=progress)
