@@ -142,21 +142,24 @@ def _run_demo(out: Path, *, epochs: int, iss_lambda: float, hidden: tuple[int, .
 def format_summary(s: dict) -> str:
     """The demo's one table: quality, exactness and cost per model variant."""
     head = (f"{'model':<20} {'hidden':>7} {'MACs/step':>9} {'float':>7} {'golden':>7} {'C':>7} "
-            f"{'C exact':>8} {'x86 instr':>9} {'M4 exact':>8} {'M4 instr':>9} {'M4 flash':>8} "
-            f"{'M4 RAM':>6}")
+            f"{'C exact':>8} {'x86 instr':>9} {'x86 code+const':>14} {'M4 exact':>8} {'M4 instr':>9} "
+            f"{'M4 flash':>8} {'M4 RAM':>6}")
     lines = [head, "-" * len(head)]
     for name, r in s["rows"].items():
         ins = r.get("instructions_per_sequence")
         m4 = r.get("m4") or {}
+        size = r.get("library_size") or {}
         lines.append(
             f"{name:<20} {'x'.join(map(str, r['hidden'])):>7} {r['macs_per_step']:>9} "
             f"{100 * r['float_accuracy']:>6.2f}% {100 * r['golden_accuracy']:>6.2f}% "
             f"{100 * r['c_accuracy']:>6.2f}% {_exact(r):>8} {_num(ins):>9} "
+            f"{_num(size.get('text')):>14} "
             f"{_exact(m4) if m4 else '-':>8} {_num(m4.get('instructions_per_sequence')):>9} "
             f"{_num(m4.get('flash_bytes')):>8} {_num(m4.get('ram_bytes')):>6}"
         )
-    lines.append("instr = instructions per 8-step sequence (x86: callgrind; M4: QEMU plugin, DSP "
-                 "kernels); flash/RAM of the model itself from the linked ELF")
+    lines.append(f"instr = instructions per {s['steps']}-step sequence (x86: callgrind; M4: QEMU "
+                 "plugin, DSP kernels); sizes in bytes of the model's own code, weights and tables "
+                 "(x86: `size` of the object; M4: from the linked ELF; RAM = state + scratch)")
     cut = s["macs_before"] / max(1, s["macs_after"])
     lines.append(
         f"ISS compaction: hidden {s['hidden_before']} -> {s['hidden_after']}, LSTM MACs/step "
