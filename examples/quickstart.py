@@ -11,7 +11,13 @@ from pathlib import Path
 
 from lstmgen import ir
 from lstmgen.data.digits import load_digits_split
-from lstmgen.quant import QuantOptions, checkpoint_net, evaluate_classifier, quantize_inputs, quantize_net
+from lstmgen.quant import (
+    QuantOptions,
+    checkpoint_net,
+    evaluate_classifier,
+    quantize_inputs,
+    quantize_net,
+)
 from lstmgen.sparsity import compact
 from lstmgen.targets.c import CTarget, generate
 from lstmgen.train import train_default

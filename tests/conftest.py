@@ -41,3 +41,14 @@ def tiny_ptb(tmp_path):
         text = "\n".join(" ".join(rng.choices(words, k=rng.randint(3, 9))) for _ in range(lines))
         (root / f"ptb.{split}.txt").write_text(" ".join(words) + "\n" + text + "\n")
     return root
+
+
+@pytest.fixture
+def torch_one_thread():
+    """Run torch on one thread: tiny models train faster and don't fight parallel workers."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -13,13 +13,7 @@ from torch import nn
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.cli import main
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _run(*args):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import require_tool
+
 from lstmgen.commands.demo import run_demo
 
 pytestmark = [pytest.mark.cc, pytest.mark.qemu]

@@ -15,13 +15,7 @@ from lstmgen.train import default_config, train
 PTB_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models train faster on one thread (and do not fight parallel test workers)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def _lm_cfg(data, **kw):
