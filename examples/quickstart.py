@@ -26,7 +26,7 @@ from lstmgen.verify.cpu import CpuRunner
 
 
 def main(out: Path) -> int:
-    ckpt, _ = train_default(hidden=(32, 32), epochs=30, iss_lambda=3e-3, progress=False)
+    ckpt, _ = train_default(hidden=(32, 32), iss_lambda=3e-3, progress=False)
     small = compact(ckpt)  # exact: drops units whose outgoing weights are all zero
     print("hidden", ckpt.config.hidden, "->", small.config.hidden)
 
