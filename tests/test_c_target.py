@@ -116,12 +116,13 @@ def test_prefix_names_api_and_files() -> None:
 
 
 @pytest.mark.unit
-def test_dsp_kernels_only_when_the_library_exists() -> None:
-    files = render(_model(), CTarget(cpu="cortex-m4"))
-    has_lib = ctarget._jinja.has_resource("c/lib/lg_dsp.h")
-    assert ("lg_dsp.h" in files) == has_lib
-    assert ("#define LG_DSP" in files["net.c"]) == has_lib
-    assert "#define LG_DSP" not in render(_model(), CTarget(cpu="cortex-m3"))["net.c"]
+def test_dsp_kernels_for_cores_with_the_dsp_extension() -> None:
+    for cpu in ("cortex-m4", "cortex-m7"):
+        files = render(_model(), CTarget(cpu=cpu))
+        assert "lg_dsp.h" in files and "#define LG_DSP" in files["net.c"]
+    for cpu in ("generic", "cortex-m3"):
+        files = render(_model(), CTarget(cpu=cpu))
+        assert "lg_dsp.h" not in files and "#define LG_DSP" not in files["net.c"]
 
 
 @pytest.mark.unit

@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib
 import tempfile
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 from .. import golden, ir
 from ..cli import main
 from ..errors import DataError
+from ..quant.floatref import float_outputs
 from ..testing import random_inputs
 from ..verify.base import verify
 from ..verify.registry import TARGETS, get_runner
@@ -59,14 +59,6 @@ def load_inputs(path: str | Path, model: ir.Model) -> np.ndarray:
     return golden.check_inputs(model, arr)
 
 
-def _float_reference(model: ir.Model, inputs: np.ndarray) -> np.ndarray | None:
-    try:
-        floatref = importlib.import_module("lstmgen.quant.floatref")
-    except ModuleNotFoundError:
-        return None
-    return floatref.float_outputs(model, inputs)
-
-
 @main.command("verify")
 @click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
 @click.option("--target", type=click.Choice(list(TARGETS)), default="c", show_default=True,
@@ -98,7 +90,7 @@ def verify_cmd(model_path: str, target: str, n_vectors: int, steps: int | None,
         t = steps if steps is not None else (16 if model.kind == "lm" else 8)
         inputs = random_inputs(model, n_vectors, t, seed)
     runner = get_runner(target, cc=cc) if target == "c" else get_runner(target)
-    ref = _float_reference(model, inputs)
+    ref = float_outputs(model, inputs)
     if workdir is not None:
         report = verify(model, runner, inputs, Path(workdir), float_outputs=ref)
     else:

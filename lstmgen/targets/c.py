@@ -35,7 +35,6 @@ __all__ = ["BLOCK", "CPUS", "CTarget", "generate", "render"]
 #: ``--cpu`` values: the ARM cores with the DSP extension get the ``lg_dsp.h`` kernels.
 CPUS = ("generic", "cortex-m3", "cortex-m4", "cortex-m7")
 _DSP_CPUS = ("cortex-m4", "cortex-m7")
-_DSP_LIB = "c/lib/lg_dsp.h"
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 _RESERVED = ("main", "lg_fixed", "lg_kernels", "lg_dsp")
 #: Rows per kernel block; must equal ``LG_BLOCK`` in ``templates/c/lib/lg_kernels.h``. Gate
@@ -51,8 +50,8 @@ class CTarget:
 
     ``prefix``: the C name prefix and file stem (default: the model name); a lower-case C
     identifier that is not ``main`` or an ``lg_*`` library name. ``cpu``: one of :data:`CPUS`;
-    ``cortex-m4``/``cortex-m7`` select the ARM DSP kernels once ``templates/c/lib/lg_dsp.h``
-    exists. Invalid values raise :class:`~lstmgen.errors.UsageError`.
+    ``cortex-m4``/``cortex-m7`` select the ARM DSP kernels (``templates/c/lib/lg_dsp.h``).
+    Invalid values raise :class:`~lstmgen.errors.UsageError`.
     """
 
     prefix: str | None = None
@@ -74,7 +73,7 @@ class CTarget:
     @property
     def dsp(self) -> bool:
         """True when the generated code uses the ARM DSP kernels (``LG_DSP``)."""
-        return self.cpu in _DSP_CPUS and _jinja.has_resource(_DSP_LIB)
+        return self.cpu in _DSP_CPUS
 
 
 def _check_prefix(prefix: str, what: str) -> None:
