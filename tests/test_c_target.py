@@ -359,3 +359,24 @@ def test_relative_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     model = random_model(3, n_in=3, hidden=(4,))
     report = verify(model, CpuRunner(), random_inputs(model, 3, 4), Path("rel") / "work")
     assert report.passed and report.vectors == 3
+
+
+def test_int32_helpers_only_where_they_provably_fit() -> None:
+    """The generator picks the int32 rescale only when the operand plus its rounding addend fits,
+    the narrowing one only when the shifted value does; the cell rewrite is the same number."""
+    from lstmgen.fixedpoint import rescale
+
+    top = (1 << 31) - 1
+    assert ctarget._rescale("x", top - (1 << 14), 15, 16, 32).startswith("lg_rescale32(")
+    assert ctarget._rescale("x", top - (1 << 14) + 1, 15, 16, 32).startswith("lg_rescale64_32(")
+    assert ctarget._rescale("x", 1 << 20, -10, 32, 32).startswith("lg_rescale32(")
+    assert ctarget._rescale("x", 1 << 21, -10, 32, 32).startswith("lg_rescale(")
+    assert ctarget._rescale("x", (1 << 49) - 1, 19, 16, 64).startswith("lg_rescale64_32(")
+    assert ctarget._rescale("x", (1 << 49) - 1, 18, 16, 64).startswith("lg_rescale(")
+    # rescale((T1 << k) + T0, s) == rescale(T1 + (T0 >> k), s - k) at the extremes of int16 codes
+    ends = np.array([-32768, -32767, -1, 0, 1, 32766, 32767], np.int64)
+    t1 = (ends[:, None] * ends[None, :]).ravel()
+    t0 = t1[:, None]
+    for k in (1, 2, 3):
+        for s in range(k + 1, k + 18):
+            assert np.array_equal(rescale((t1 << k) + t0, s, 16), rescale(t1 + (t0 >> k), s - k, 16))

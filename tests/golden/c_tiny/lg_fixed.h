@@ -4,7 +4,9 @@
  *
  * The C counterpart of lstmgen/fixedpoint.py and golden.table_lookup: one function per helper,
  * one rounding rule (round half up on right shifts, exact left shifts, then saturate).
- * Every intermediate is held in int64_t; the IR guarantees no value exceeds 62 bits.
+ * Every intermediate of the int64_t helpers fits: the IR guarantees no value exceeds 62 bits.
+ * The *32 helpers compute the same numbers in int32_t (cheaper on a 32-bit core); the generator
+ * uses one only where it has proved, from the IR's bounds, the precondition stated above it.
  *
  * lstmgen requires an arithmetic right shift of negative signed integers (implementation-defined
  * in C99, true of every compiler lstmgen targets); the typedef below fails to compile otherwise.
@@ -14,8 +16,12 @@
 #define LG_FIXED_H
 
 #include <stdint.h>
+#if defined(LG_DSP)
+#include <arm_acle.h> /* __ssat: SSAT, the saturation below in one instruction */
+#endif
 
 typedef char lg_requires_arithmetic_right_shift[(((int64_t)-1 >> 1) == -1) ? 1 : -1];
+typedef char lg_requires_arithmetic_right_shift32[(((int32_t)-1 >> 1) == -1) ? 1 : -1];
 
 /* A sampled activation: entry k belongs to input code lo + k * 2^shift (see lstmgen.ir.ActTable). */
 typedef struct {
@@ -61,6 +67,46 @@ static inline int64_t lg_rescale(int64_t x, int32_t s, int32_t bits)
     return lg_saturate(lg_shift_round(x, s), bits);
 }
 
+/* lg_shift_round in int32_t. Requires: s <= 31, and for s > 0 x + 2^(s-1) <= INT32_MAX,
+ * for s <= 0 -s <= 30 and x * 2^-s in int32_t range. */
+static inline int32_t lg_shift_round32(int32_t x, int32_t s)
+{
+    if (s > 0) {
+        return (x + ((int32_t)1 << (s - 1))) >> s;
+    }
+    return lg_shl32(x, -s);
+}
+
+/* lg_saturate in int32_t (2 <= bits <= 32). With LG_DSP (ARM DSP cores) the common widths use
+ * SSAT, the same clamp (GCC does not form it itself once the bounds are hoisted out of a loop). */
+static inline int32_t lg_saturate32(int32_t x, int32_t bits)
+{
+    const int32_t hi = (int32_t)(((uint32_t)1 << (bits - 1)) - 1u);
+    const int32_t lo = -hi - 1;
+#if defined(LG_DSP)
+    if (bits == 16) {
+        return __ssat(x, 16);
+    }
+    if (bits == 8) {
+        return __ssat(x, 8);
+    }
+#endif
+    return x > hi ? hi : (x < lo ? lo : x);
+}
+
+/* lg_rescale in int32_t; requires what lg_shift_round32 requires. */
+static inline int32_t lg_rescale32(int32_t x, int32_t s, int32_t bits)
+{
+    return lg_saturate32(lg_shift_round32(x, s), bits);
+}
+
+/* lg_rescale of an int64_t operand whose shifted value lg_shift_round(x, s) is in int32_t range
+ * (then saturated in int32_t, 2 <= bits <= 32). */
+static inline int32_t lg_rescale64_32(int64_t x, int32_t s, int32_t bits)
+{
+    return lg_saturate32((int32_t)lg_shift_round(x, s), bits);
+}
+
 /* golden.table_lookup: out-of-range codes clamp to the end entries; optional interpolation. */
 static inline int16_t lg_table_lookup(const lg_table *t, int32_t p)
 {
@@ -80,6 +126,28 @@ static inline int16_t lg_table_lookup(const lg_table *t, int32_t p)
     r = d & (((int32_t)1 << t->shift) - 1);
     return (int16_t)(t->values[idx]
                      + lg_shift_round((int64_t)(t->values[idx + 1] - t->values[idx]) * r, t->shift));
+}
+
+/* lg_table_lookup with the interpolation product in int32_t. Requires (the generator checks the
+ * entries): |values[k+1] - values[k]| * (2^shift - 1) + 2^(shift-1) <= INT32_MAX for every k. */
+static inline int16_t lg_table_lookup32(const lg_table *t, int32_t p)
+{
+    const int32_t d = p - t->lo;
+    int32_t idx;
+    int32_t r;
+    if (d < 0) {
+        return t->values[0];
+    }
+    idx = d >> t->shift;
+    if (idx >= t->n - 1) {
+        return t->values[t->n - 1];
+    }
+    if (!t->interp || t->shift == 0) {
+        return t->values[idx];
+    }
+    r = d & (((int32_t)1 << t->shift) - 1);
+    return (int16_t)(t->values[idx]
+                     + lg_shift_round32((int32_t)(t->values[idx + 1] - t->values[idx]) * r, t->shift));
 }
 
 #endif /* LG_FIXED_H */

@@ -134,47 +134,59 @@ void tiny_reset(tiny_state *s)
         s->c0[j] = 0;
     }
     s->nnz0 = 0;
+    lg_clear_a32(s->acc0_x[0], 4 * TINY_H0_PAD);
+    lg_clear_a32(s->acc0_h[0], 4 * TINY_H0_PAD);
+    lg_clear_a32(s->head_acc, TINY_N_OUT_PAD);
 }
 
-/* Layer 0: gate accumulators, then the pointwise cell update, then h's nonzero list. */
+/* Layer 0: gate accumulators, then the pointwise cell update, then h's nonzero list.
+ * The accumulators are zero on entry (reset clears them; the unit loop clears each one it reads,
+ * and the zero-padded rows only ever add zero). */
 static void tiny_layer0(tiny_state *s, const int16_t x[TINY_N_IN])
 {
     int32_t j;
-    lg_clear_a32(s->acc0_x[0], 4 * TINY_H0_PAD);
-    lg_clear_a32(s->acc0_h[0], 4 * TINY_H0_PAD);
     lg_mv_w8_a32(s->acc0_x[0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
     lg_mv_gather_w8_a32(s->acc0_h[0], &tiny_l0_w_hh[0][0], 4 * TINY_H0_PAD,
         s->nz_idx0, s->nz_val0, s->nnz0);
     for (j = 0; j < TINY_H0; ++j) {
-        const int16_t gate_i = lg_table_lookup(&tiny_sigmoid,
-            (int32_t)lg_rescale(lg_shl32(s->acc0_x[0][j], 4) + s->acc0_h[0][j] + tiny_l0_bias[0][j], 8, 16));
-        const int16_t gate_f = lg_table_lookup(&tiny_sigmoid,
-            (int32_t)lg_rescale(lg_shl32(s->acc0_x[1][j], 3) + s->acc0_h[1][j] + tiny_l0_bias[1][j], 8, 16));
-        const int16_t gate_g = lg_table_lookup(&tiny_tanh,
-            (int32_t)lg_rescale(lg_shl32(s->acc0_x[2][j], 2) + s->acc0_h[2][j] + tiny_l0_bias[2][j], 9, 16));
-        int16_t gate_o = lg_table_lookup(&tiny_sigmoid,
-            (int32_t)lg_rescale(lg_shl32(s->acc0_x[3][j], 3) + s->acc0_h[3][j] + tiny_l0_bias[3][j], 6, 16));
+        const int16_t gate_i = lg_table_lookup32(&tiny_sigmoid,
+            (int32_t)lg_rescale32(lg_shl32(s->acc0_x[0][j], 4) + s->acc0_h[0][j] + tiny_l0_bias[0][j], 8, 16));
+        const int16_t gate_f = lg_table_lookup32(&tiny_sigmoid,
+            (int32_t)lg_rescale32(lg_shl32(s->acc0_x[1][j], 3) + s->acc0_h[1][j] + tiny_l0_bias[1][j], 8, 16));
+        const int16_t gate_g = lg_table_lookup32(&tiny_tanh,
+            (int32_t)lg_rescale32(lg_shl32(s->acc0_x[2][j], 2) + s->acc0_h[2][j] + tiny_l0_bias[2][j], 9, 16));
+        int16_t gate_o = lg_table_lookup32(&tiny_sigmoid,
+            (int32_t)lg_rescale32(lg_shl32(s->acc0_x[3][j], 3) + s->acc0_h[3][j] + tiny_l0_bias[3][j], 6, 16));
         int32_t c;
         int16_t tanh_c;
+        /* read: back to zero for the next step */
+        s->acc0_x[0][j] = 0;
+        s->acc0_h[0][j] = 0;
+        s->acc0_x[1][j] = 0;
+        s->acc0_h[1][j] = 0;
+        s->acc0_x[2][j] = 0;
+        s->acc0_h[2][j] = 0;
+        s->acc0_x[3][j] = 0;
+        s->acc0_h[3][j] = 0;
         if (gate_o <= 12268) { /* SHS: o = o > threshold ? o : 0 */
             gate_o = 0;
         }
         c = (int32_t)lg_rescale((int64_t)gate_f * s->c0[j] + lg_shl64((int64_t)gate_i * gate_g, 10), 15, 32);
-        tanh_c = lg_table_lookup(&tiny_tanh, (int32_t)lg_rescale(c, 13, 16));
+        tanh_c = lg_table_lookup32(&tiny_tanh, (int32_t)lg_rescale64_32(c, 13, 16));
         s->c0[j] = c;
-        s->h0[j] = (int16_t)lg_rescale((int32_t)gate_o * tanh_c, 16, 16);
+        s->h0[j] = (int16_t)lg_rescale32((int32_t)gate_o * tanh_c, 16, 16);
     }
     s->nnz0 = lg_gather_nonzero(s->h0, TINY_H0, s->nz_idx0, s->nz_val0);
 }
 
-/* Head on the top layer's nonzero h entries. */
+/* Head on the top layer's nonzero h entries; its accumulators are zero on entry, as above. */
 static void tiny_head(tiny_state *s, int16_t y[TINY_N_OUT])
 {
     int32_t j;
-    lg_clear_a32(s->head_acc, TINY_N_OUT_PAD);
     lg_mv_gather_w8_a32(s->head_acc, &tiny_head_w[0][0], TINY_N_OUT_PAD, s->nz_idx0, s->nz_val0, s->nnz0);
     for (j = 0; j < TINY_N_OUT; ++j) {
-        y[j] = (int16_t)lg_rescale(s->head_acc[j] + tiny_head_bias[j], 9, 16);
+        y[j] = (int16_t)lg_rescale32(s->head_acc[j] + tiny_head_bias[j], 9, 16);
+        s->head_acc[j] = 0;
     }
 }
 

@@ -14,7 +14,7 @@
 #define TINY_H0_PAD 4 /* rounded up to even: 4 gates x TINY_H0_PAD rows, blocks of 8 */
 
 /* Caller-owned state: h and c of every layer, the nonzero entries of each h, and scratch
- * accumulators. Call tiny_reset before the first step of a sequence. */
+ * accumulators (zero between steps). Call tiny_reset before the first step of a sequence. */
 typedef struct {
     /* layer 0: h Q2.14, c Q7.25, accumulators int32 */
     int16_t h0[TINY_H0];
