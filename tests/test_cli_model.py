@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 
 import pytest
 import torch
@@ -158,14 +157,14 @@ def test_prune_and_info_bad_input(tmp_path):
     assert not (tmp_path / "o.pt").exists()
 
 
-def test_info_dispatches_ir_files(tmp_path, monkeypatch):
-    import sys
-    import types
+def test_info_dispatches_ir_files(tmp_path):
+    from lstmgen import ir
+    from lstmgen.testing import random_model
 
-    with zipfile.ZipFile(tmp_path / "m.lstmir", "w") as zf:
-        zf.writestr("ir.json", "{}")
-    fake = types.ModuleType("lstmgen.ir")
-    fake.describe_ir = lambda path, as_json: f"IR {path.name} json={as_json}"
-    monkeypatch.setitem(sys.modules, "lstmgen.ir", fake)
+    ir.save(random_model(0, hidden=(5, 3), name="tiny"), tmp_path / "m.lstmir")
     res = _run("info", tmp_path / "m.lstmir", "--json")
-    assert res.exit_code == 0 and res.stdout.strip() == "IR m.lstmir json=True"
+    assert res.exit_code == 0, res.output
+    info = json.loads(res.stdout)
+    assert info["name"] == "tiny" and info["hidden"] == [5, 3]
+    text = _run("info", tmp_path / "m.lstmir")
+    assert text.exit_code == 0 and "model 'tiny'" in text.stdout

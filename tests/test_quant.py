@@ -187,3 +187,24 @@ def test_language_model_quantizes_and_tracks_float_perplexity():
     fig = evaluate_lm(net, model, ids)
     assert abs(fig["float_ppl"] - fig["golden_ppl"]) / fig["float_ppl"] < 0.01
     assert fig["tokens"] == 2000
+
+
+def test_quantize_cli_rejects_bad_calibration(digits_checkpoint_file, tmp_path):
+    out = tmp_path / "m.lstmir"
+    np.savez(tmp_path / "archive.npz", a=np.zeros((2, 8, 8)))
+    np.save(tmp_path / "five.npy", np.zeros((2, 8, 5)))
+    np.save(tmp_path / "nan.npy", np.full((2, 8, 8), np.nan))
+    for name, msg in (("archive.npz", "archive"), ("five.npy", "5 features"), ("nan.npy", "NaN")):
+        res = CliRunner().invoke(main, ["quantize", str(digits_checkpoint_file), "--out", str(out),
+                                        "--calib", str(tmp_path / name)])
+        assert res.exit_code == 2 and msg in res.output, res.output
+        assert not out.exists()
+
+
+def test_info_of_a_damaged_ir_names_the_ir_problem(tmp_path):
+    m = random_model(1)
+    data = ir.dumps(m)
+    bad = tmp_path / "bad.lstmir"
+    bad.write_bytes(data[:100])
+    res = CliRunner().invoke(main, ["info", str(bad)])
+    assert res.exit_code == 2 and "IR" in res.output and "PyTorch" not in res.output

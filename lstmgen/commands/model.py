@@ -7,7 +7,6 @@ code 2) and leaves no partial output behind.
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from ..checkpoint import (
 )
 from ..cli import main
 from ..errors import CheckpointError, UsageError
+from ..ir import describe_ir, is_ir_file
 
 __all__ = ["describe_checkpoint", "import_cmd", "info", "prune", "prune_report", "train"]
 
@@ -242,13 +242,6 @@ def _format_description(path: str, d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _is_ir_file(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return "ir.json" in zf.namelist()
-
-
 @main.command()
 @click.argument("path", type=str)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
@@ -259,11 +252,7 @@ def info(path: str, as_json: bool) -> None:
         raise UsageError(f"{p}: no such file")
     if not p.is_file():
         raise UsageError(f"{p}: not a file")
-    if _is_ir_file(p):
-        try:
-            from ..ir import describe_ir
-        except ImportError as exc:
-            raise UsageError(f"{p} is an IR file, but lstmgen.ir.describe_ir is unavailable: {exc}") from exc
+    if p.suffix == ".lstmir" or is_ir_file(p):  # a damaged .lstmir still gets the IR's error
         click.echo(describe_ir(p, as_json))
         return
     d = describe_checkpoint(load_checkpoint(p))

@@ -41,6 +41,8 @@ def load_task_data(kind: str, task: str | None, data: str | None, calib: str | N
             arr = np.load(calib, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DataError(f"{calib}: cannot read calibration array ({exc})") from None
+        if not isinstance(arr, np.ndarray):
+            raise DataError(f"{calib}: expected one .npy array, got an archive")
         want = 2 if kind == "lm" else 3
         if arr.ndim != want:
             raise DataError(f"{calib}: calibration data must have {want} dimensions, got {arr.shape}")
@@ -71,6 +73,13 @@ def load_task_data(kind: str, task: str | None, data: str | None, calib: str | N
 def quantize_checkpoint(ckpt, data: TaskData, opts: QuantOptions, name: str,
                         source: str = "") -> tuple[ir.Model, dict]:
     """Quantize a checkpoint and measure float vs golden on the evaluation data."""
+    cfg = ckpt.config
+    calib = np.asarray(data.calib)
+    if cfg.kind == "lm":
+        if calib.dtype.kind not in "iu" or calib.min() < 0 or calib.max() >= cfg.vocab:
+            raise DataError(f"LM calibration data must be token ids in 0..{cfg.vocab - 1}")
+    elif calib.shape[2] != cfg.n_in:
+        raise DataError(f"calibration data has {calib.shape[2]} features, the model takes {cfg.n_in}")
     net = checkpoint_net(ckpt)
     model = quantize_net(net, data.calib, opts, name=name, meta={"source": source})
     if ckpt.config.kind == "lm":
