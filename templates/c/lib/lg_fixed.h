@@ -105,23 +105,34 @@ static inline int32_t lg_rescale64_32(int64_t x, int32_t s, int32_t bits)
     return lg_saturate32((int32_t)lg_shift_round(x, s), bits);
 }
 
-/* golden.table_lookup: out-of-range codes clamp to the end entries; optional interpolation. */
-static inline int16_t lg_table_lookup(const lg_table *t, int32_t p)
+/* Where code p falls in table t: the entry index (out-of-range codes clamp to the end entries)
+ * and, in *r, the interpolation fraction d mod 2^shift (0 for plain tables and clamped codes). */
+static inline int32_t lg_table_pos(const lg_table *t, int32_t p, int32_t *r)
 {
     const int32_t d = p - t->lo;
     int32_t idx;
-    int32_t r;
+    *r = 0;
     if (d < 0) {
-        return t->values[0];
+        return 0;
     }
     idx = d >> t->shift;
     if (idx >= t->n - 1) {
-        return t->values[t->n - 1];
+        return t->n - 1;
     }
-    if (!t->interp || t->shift == 0) {
+    if (t->interp && t->shift > 0) {
+        *r = d & (((int32_t)1 << t->shift) - 1);
+    }
+    return idx;
+}
+
+/* golden.table_lookup: values[idx] + round((values[idx+1] - values[idx]) * r / 2^shift). */
+static inline int16_t lg_table_lookup(const lg_table *t, int32_t p)
+{
+    int32_t r;
+    const int32_t idx = lg_table_pos(t, p, &r);
+    if (r == 0) {
         return t->values[idx];
     }
-    r = d & (((int32_t)1 << t->shift) - 1);
     return (int16_t)(t->values[idx]
                      + lg_shift_round((int64_t)(t->values[idx + 1] - t->values[idx]) * r, t->shift));
 }
@@ -130,20 +141,11 @@ static inline int16_t lg_table_lookup(const lg_table *t, int32_t p)
  * entries): |values[k+1] - values[k]| * (2^shift - 1) + 2^(shift-1) <= INT32_MAX for every k. */
 static inline int16_t lg_table_lookup32(const lg_table *t, int32_t p)
 {
-    const int32_t d = p - t->lo;
-    int32_t idx;
     int32_t r;
-    if (d < 0) {
-        return t->values[0];
-    }
-    idx = d >> t->shift;
-    if (idx >= t->n - 1) {
-        return t->values[t->n - 1];
-    }
-    if (!t->interp || t->shift == 0) {
+    const int32_t idx = lg_table_pos(t, p, &r);
+    if (r == 0) {
         return t->values[idx];
     }
-    r = d & (((int32_t)1 << t->shift) - 1);
     return (int16_t)(t->values[idx]
                      + lg_shift_round32((int32_t)(t->values[idx + 1] - t->values[idx]) * r, t->shift));
 }
