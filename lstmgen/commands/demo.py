@@ -28,16 +28,13 @@ DEMO_LAMBDA = 3e-3
 
 def _measure(model: ir.Model, codes: np.ndarray, labels: np.ndarray, work: Path, out_c: Path) -> dict:
     """Generate C into ``out_c``, run it on ``codes``, compare with golden, measure cost."""
-    from .. import golden
     from ..targets.c import CTarget, generate
     from ..verify.base import verify
     from ..verify.cpu import CpuRunner, callgrind_instructions, library_size
 
     generate(model, out_c, CTarget())
-    runner = CpuRunner()
-    report = verify(model, runner, codes, work / "verify")
-    c_out = runner.run(model, codes, work / "verify").outputs
-    gold = golden.run(model, codes).outputs
+    report = verify(model, CpuRunner(), codes, work / "verify")
+    c_out, gold = report.outputs, report.golden_outputs
     row = {
         "golden_accuracy": float(np.mean(gold.argmax(axis=1) == labels)),
         "c_accuracy": float(np.mean(c_out.argmax(axis=1) == labels)),

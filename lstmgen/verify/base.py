@@ -62,7 +62,10 @@ class Mismatch:
 
 @dataclass
 class Report:
-    """Result of :func:`verify`; ``mismatches`` counts vectors with any differing output code."""
+    """Result of :func:`verify`; ``mismatches`` counts vectors with any differing output code.
+
+    ``outputs`` / ``golden_outputs`` hold the compared codes (not part of the JSON report).
+    """
 
     target: str
     vectors: int
@@ -70,6 +73,8 @@ class Report:
     first: Mismatch | None = None
     max_abs_err_vs_float: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    outputs: np.ndarray | None = field(default=None, repr=False)
+    golden_outputs: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def passed(self) -> bool:
@@ -146,7 +151,8 @@ def verify(
         raise ValueError(f"target output shape {got.outputs.shape} != golden {want.outputs.shape}")
     axes = tuple(range(1, want.outputs.ndim))
     bad = np.any(want.outputs != got.outputs, axis=axes)
-    report = Report(target=runner.name, vectors=int(inputs.shape[0]), mismatches=int(bad.sum()))
+    report = Report(target=runner.name, vectors=int(inputs.shape[0]), mismatches=int(bad.sum()),
+                    outputs=got.outputs, golden_outputs=want.outputs)
     report.extra.update(got.extra)
     if report.mismatches:
         want_d = golden.run(model, inputs, dump=True)
