@@ -145,7 +145,7 @@ def main() -> None:
             base = random_model(2024, n_in=32, hidden=(256, 256), n_out=10, weight_bits=wbits,
                                 shs=False, name="bench")
             base = shrunk(base, shift) if shift else base
-            acc = "/".join(str(32 if la.acc_bits <= 32 else 64) for la in base.layers)
+            acc = "/".join(str(32 if la.acc_bits <= 32 else 64) for la in base.plan.layers)
             label = f"int{wbits} a{acc}"
             x = random_inputs(base, args.vectors, args.steps, seed=1)
             wd = work / label.replace("/", "_").replace(" ", "_")

@@ -36,7 +36,7 @@ def main() -> None:
         print("wrote", path)
 
     # 2. Build with gcc and compare every output code with the golden model.
-    inputs = random_inputs(model, 50, 8 if model.kind == "classifier" else 16, seed=0)
+    inputs = random_inputs(model, 50, 8 if not model.is_lm else 16, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
         print(verify(model, CpuRunner(opts=opts), inputs, Path(tmp)).text())
         # 3. Optional measurements (need valgrind / binutils).

@@ -157,7 +157,7 @@ def step(
 
     Returns the new state and the head output (B, n_out) (``None`` without ``with_head``).
     """
-    v = _embed(model, np.asarray(x)) if model.kind == "lm" else np.asarray(x, np.int64)
+    v = _embed(model, np.asarray(x)) if model.is_lm else np.asarray(x, np.int64)
     new = []
     for li in range(len(model.layers)):
         d = None if dumps is None else dumps[li]
@@ -189,7 +189,7 @@ def check_inputs(model: Model, inputs) -> np.ndarray:
     if arr.dtype.kind == "u" and arr.size and int(arr.max()) > np.iinfo(np.int64).max:
         raise DataError("input codes exceed the int64 range")
     arr = arr.astype(np.int64)
-    if model.kind == "lm":
+    if model.is_lm:
         if arr.ndim != 2:
             raise DataError(f"LM inputs must be (batch, time) token ids, got shape {arr.shape}")
         if arr.size and (arr.min() < 0 or arr.max() >= model.vocab):
@@ -219,15 +219,15 @@ def run(model: Model, inputs, *, skip_zeros: bool = False, dump: bool = False) -
         last = t == T - 1
         state, y = step(
             model, state, arr[:, t], skip_zeros=skip_zeros,
-            with_head=model.kind == "lm" or last, dumps=dumps,
+            with_head=model.is_lm or last, dumps=dumps,
         )
         if dumps is not None:
             for d, st in zip(dumps, state):
                 d["c"], d["h"] = st.c, st.h
             per_step.append(dumps)
-        if model.kind == "lm" or last:
+        if model.is_lm or last:
             outs.append(y)
-    outputs = np.stack(outs, axis=1) if model.kind == "lm" else outs[-1]
+    outputs = np.stack(outs, axis=1) if model.is_lm else outs[-1]
     layers = []
     if dump:
         for li in range(len(model.layers)):

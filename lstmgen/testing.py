@@ -113,7 +113,7 @@ def random_inputs(model: Model, n: int, steps: int, seed: int = 0) -> np.ndarray
     Classifier inputs mix moderate values with occasional extremes (both saturation ends).
     """
     rng = np.random.default_rng(seed)
-    if model.kind == "lm":
+    if model.is_lm:
         return rng.integers(0, model.vocab, size=(n, steps), dtype=np.int64)
     f = model.input_fmt
     x = np.rint(rng.normal(0.0, 2.0**f.frac, size=(n, steps, model.n_in)))

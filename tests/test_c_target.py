@@ -366,13 +366,18 @@ def test_int32_helpers_only_where_they_provably_fit() -> None:
     the narrowing one only when the shifted value does; the cell rewrite is the same number."""
     from lstmgen.fixedpoint import rescale
 
+    from lstmgen.plan import Rescale
+
+    def pick(bound: int, s: int, bits: int, width: int) -> str:
+        return ctarget._rescale("x", Rescale("site", bound, s, bits), width)
+
     top = (1 << 31) - 1
-    assert ctarget._rescale("x", top - (1 << 14), 15, 16, 32).startswith("lg_rescale32(")
-    assert ctarget._rescale("x", top - (1 << 14) + 1, 15, 16, 32).startswith("lg_rescale64_32(")
-    assert ctarget._rescale("x", 1 << 20, -10, 32, 32).startswith("lg_rescale32(")
-    assert ctarget._rescale("x", 1 << 21, -10, 32, 32).startswith("lg_rescale(")
-    assert ctarget._rescale("x", (1 << 49) - 1, 19, 16, 64).startswith("lg_rescale64_32(")
-    assert ctarget._rescale("x", (1 << 49) - 1, 18, 16, 64).startswith("lg_rescale(")
+    assert pick(top - (1 << 14), 15, 16, 32).startswith("lg_rescale32(")
+    assert pick(top - (1 << 14) + 1, 15, 16, 32).startswith("lg_rescale64_32(")
+    assert pick(1 << 20, -10, 32, 32).startswith("lg_rescale32(")
+    assert pick(1 << 21, -10, 32, 32).startswith("lg_rescale(")
+    assert pick((1 << 49) - 1, 19, 16, 64).startswith("lg_rescale64_32(")
+    assert pick((1 << 49) - 1, 18, 16, 64).startswith("lg_rescale(")
     # rescale((T1 << k) + T0, s) == rescale(T1 + (T0 >> k), s - k) at the extremes of int16 codes
     ends = np.array([-32768, -32767, -1, 0, 1, 32766, 32767], np.int64)
     t1 = (ends[:, None] * ends[None, :]).ravel()

@@ -279,10 +279,10 @@ def test_acc_bound_by_hand_and_minimal_width():
     w = {g: ([[0, 0]], [[0]], [0]) for g in GATES}
     w["i"] = ([[3, 5]], [[7]], [-100])
     m = build(w)
-    la = m.layers[0]
-    assert la.acc_bound("i") == 33783908
-    assert [la.acc_bound(g) for g in "fgo"] == [0, 0, 0]
-    assert la.acc_bits == 27
+    lp = m.plan.layers[0]
+    assert lp.gates["i"].acc.bound == 33783908
+    assert [lp.gates[g].acc.bound for g in "fgo"] == [0, 0, 0]
+    assert lp.acc_bits == 27
     # the bound is reached: x = [-32768, -32768], h = -32768 give acc = -33783908 exactly,
     # which needs 27 bits (-2^26 <= acc < -2^25): the width is minimal, not just sufficient
     acc = (3 * -32768 + 5 * -32768) * 2**7 + 7 * -32768 - 100
@@ -298,9 +298,9 @@ def test_cell_bits_by_hand():
     m = build(HAND)
     # |f·c| <= 2^15 · 2^15, << shift_fc 3 → 2^33; |i·g| <= 2^15 · 2^15 = 2^30
     # bound 2^33 + 2^30 → bit_length 34 → 35 bits
-    assert m.cell_bits(m.layers[0]) == 35
+    assert m.plan.layers[0].cell.sum_bits == 35
     m32 = build(HAND, c_fmt=Q(32, 12))  # 2^15 · 2^31 << 3 = 2^49, + 2^30 → 51 bits
-    assert m32.cell_bits(m32.layers[0]) == 51
+    assert m32.plan.layers[0].cell.sum_bits == 51
 
 
 def _exact_terms(la, gname, x, h):
@@ -325,9 +325,10 @@ def test_acc_bound_bounds_every_partial_sum(seed, data):
     x = [data.draw(pick) for _ in range(la.n_in)]
     h = [data.draw(st.sampled_from([hf.min_code, hf.max_code, 0, 1])) for _ in range(la.n_hidden)]
     order = data.draw(st.permutations(range(la.n_in + la.n_hidden + 1)))
-    bits = la.acc_bits
+    lp = m.plan.layers[0]
+    bits = lp.acc_bits
     for gname in GATES:
-        bound = la.acc_bound(gname)
+        bound = lp.gates[gname].acc.bound
         for row in _exact_terms(la, gname, x, h):
             run = 0
             for k in order:
@@ -343,7 +344,7 @@ def test_acc_bound_bounds_every_partial_sum(seed, data):
             for r in range(la.n_hidden)
         )
         assert bound == worst
-    assert bits == max(bits_for_bound(la.acc_bound(g)) for g in GATES)
+    assert bits == max(bits_for_bound(lp.gates[g].acc.bound) for g in GATES)
 
 
 # ------------------------------------------------------------------------------------------

@@ -87,7 +87,7 @@ def verify_cmd(model_path: str, target: str, n_vectors: int, steps: int | None,
     if inputs_path is not None:
         inputs = load_inputs(inputs_path, model)
     else:
-        t = steps if steps is not None else (16 if model.kind == "lm" else 8)
+        t = steps if steps is not None else (16 if model.is_lm else 8)
         inputs = random_inputs(model, n_vectors, t, seed)
     runner = get_runner(target, cc=cc) if target == "c" else get_runner(target)
     ref = float_outputs(model, inputs)

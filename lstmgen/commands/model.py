@@ -26,7 +26,8 @@ from ..checkpoint import (
 )
 from ..cli import main
 from ..errors import CheckpointError, UsageError
-from ..ir import describe_ir, is_ir_file
+from ..ir import is_ir_file
+from .irinfo import describe_ir
 
 __all__ = ["describe_checkpoint", "import_cmd", "info", "prune", "prune_report", "train"]
 

@@ -118,8 +118,8 @@ def format_table(model: ir.Model) -> str:
         lines.append(f"{n:<{width}}  {f!s:>8}  int{f.bits:<2} [{lo:.4g}, {hi:.4g}]")
     lines.append(
         "accumulators: "
-        + ", ".join(f"layer{li} {la.acc_bits} bits" for li, la in enumerate(model.layers))
-        + f", head {model.head.acc_bits} bits"
+        + ", ".join(f"layer{lp.index} {lp.acc_bits} bits" for lp in model.plan.layers)
+        + f", head {model.plan.head.acc.bits} bits"
     )
     return "\n".join(lines)
 

@@ -151,6 +151,6 @@ def quantize_net(
 
 def quantize_inputs(model: Model, x: np.ndarray) -> np.ndarray:
     """Float features → input codes (round half up, saturate); token ids pass through."""
-    if model.kind == "lm":
+    if model.is_lm:
         return np.asarray(x, np.int64)
     return quantize_codes(x, model.input_fmt.bits, model.input_fmt.frac)

@@ -28,6 +28,7 @@ from .. import __version__
 from .._io import atomic_dir
 from ..errors import UsageError
 from ..ir import ActTable, IntTensor, Model, sha256
+from ..plan import INT32_MAX, CellSite, Lookup, Rescale
 from . import _jinja
 
 __all__ = ["BLOCK", "CPUS", "CTarget", "generate", "render"]
@@ -100,71 +101,43 @@ def _shl(expr: str, shift: int, width: int) -> str:
     return expr if shift == 0 else f"lg_shl{width}({expr}, {shift})"
 
 
-_I32_MAX = (1 << 31) - 1
-
-
-def _fits32(bound: int, s: int) -> bool:
-    """``lg_shift_round32(x, s)``'s precondition for every ``|x| <= bound``: the rounding addend
-    (right shift) or the left-shifted value stays within int32, shifts in range."""
-    if bound > _I32_MAX:
-        return False
-    if s > 0:
-        return s <= 31 and bound + (1 << (s - 1)) <= _I32_MAX
-    return -s <= 30 and bound << -s <= _I32_MAX
-
-
-def _rescale(expr: str, bound: int, s: int, bits: int, width: int) -> str:
-    """``rescale(expr, s, bits)`` for a C expression of type ``int{width}_t`` whose value is at
-    most ``bound`` in magnitude: the int32 helpers where their preconditions provably hold (the
-    same numbers, cheaper on a 32-bit core): ``lg_rescale32`` when the operand and its rounding
-    addend fit in int32, ``lg_rescale64_32`` when only the shifted value does; else the int64 one."""
-    if bits <= 32 and _fits32(bound, s):
+def _rescale(expr: str, site: Rescale, width: int) -> str:
+    """``rescale(expr, s, bits)`` of the plan's ``site`` for a C expression of type
+    ``int{width}_t``: the int32 helpers where the plan proves them exact (the same numbers,
+    cheaper on a 32-bit core): ``lg_rescale32`` when the operand and its rounding addend fit in
+    int32, ``lg_rescale64_32`` when only the shifted value does; else the int64 one."""
+    s, bits = site.shift, site.out_bits
+    if site.fits32:
         return f"lg_rescale32({expr if width == 32 else f'(int32_t)({expr})'}, {s}, {bits})"
-    if (bits <= 32 and s > 0
-            and (bound + (1 << (s - 1))) >> s <= _I32_MAX and (-bound + (1 << (s - 1))) >> s >= -_I32_MAX - 1):
+    if site.result_fits32:
         return f"lg_rescale64_32({expr}, {s}, {bits})"
     return f"lg_rescale({expr}, {s}, {bits})"
 
 
-def _lookup(t: ActTable) -> str:
-    """The table-lookup helper for ``t``: ``lg_table_lookup32`` when every interpolation product
-    plus its rounding addend fits in int32 (checked on the stored entries)."""
-    if not t.interp or t.shift == 0:
-        return "lg_table_lookup32"
-    v = t.values.values.astype(np.int64)
-    max_diff = int(np.abs(np.diff(v)).max())
-    fits = max_diff * ((1 << t.shift) - 1) + (1 << (t.shift - 1)) <= _I32_MAX
-    return "lg_table_lookup32" if fits else "lg_table_lookup"
+def _lookup(site: Lookup) -> str:
+    """The table-lookup helper: ``lg_table_lookup32`` when the plan proves the interpolation
+    product plus its rounding addend fits in int32."""
+    return "lg_table_lookup32" if site.fits32 else "lg_table_lookup"
 
 
-def _cell(model: Model, li: int) -> str:
-    """``rescale((f·c << s_fc) + (i·g << s_ig), s_c, c.bits)`` as a C expression.
-
-    Exact int32 form where it provably fits: with ``k = max(s_fc, s_ig) > 0`` (the other shift
-    is 0) and ``s_c > k``, write the unshifted product ``T0 = 2^k·q + r`` (``q = T0 >> k``, an
-    arithmetic shift, ``0 <= r < 2^k``); then ``floor((2^k·T1 + T0 + 2^(s_c-1)) / 2^s_c)``
-    ``= floor((2^k·(T1 + q + 2^(s_c-k-1)) + r) / 2^s_c) = shift_round(T1 + q, s_c - k)``, so
-    ``rescale(T1 + (T0 >> k), s_c - k, c.bits)`` is the same number with a smaller operand.
-    """
-    la = model.layers[li]
-    s_fc, s_ig, cell_frac = model.cell_shifts(la)
-    s_c = cell_frac - la.c_fmt.frac
-    sb, tb = model.sigmoid.out_fmt.bits, model.tanh.out_fmt.bits
+def _cell(cell: CellSite, li: int, c_bits: int) -> str:
+    """The cell update ``rescale((f·c << s_fc) + (i·g << s_ig), s_c, c.bits)`` as a C expression:
+    the plan's exact fused int32 form (:class:`lstmgen.plan.FusedCell`) where it fits, else
+    the sum in the accumulator width the plan gives."""
     fc = f"gate_f * s->c{li}[j]"
     ig = "gate_i * gate_g"
-    b_fc = (1 << (sb - 1)) * (1 << (la.c_fmt.bits - 1))
-    b_ig = (1 << (sb - 1)) * (1 << (tb - 1))
-    k = max(s_fc, s_ig)
-    if b_fc <= _I32_MAX and b_ig <= _I32_MAX and s_c > k:
-        t1, b1, t0, b0 = (fc, b_fc, ig, b_ig) if s_fc == k else (ig, b_ig, fc, b_fc)
-        bound = b1 + (-(-b0 >> k))  # |T0 >> k| <= ceil(b0 / 2^k)
-        if _fits32(bound, s_c - k):
-            sum_expr = f"(int32_t){t1} + " + (f"(((int32_t){t0}) >> {k})" if k else f"(int32_t){t0}")
-            return _rescale(sum_expr, bound, s_c - k, la.c_fmt.bits, 32)
-    cell = _acc(model.cell_bits(la))
-    cell_t = f"int{cell}_t"
-    cell_sum = " + ".join([_shl(f"({cell_t}){fc}", s_fc, cell), _shl(f"({cell_t}){ig}", s_ig, cell)])
-    return _rescale(cell_sum, b_fc * (1 << s_fc) + b_ig * (1 << s_ig), s_c, la.c_fmt.bits, cell)
+    fused = cell.fused
+    if (fused is not None and fused.fits32 and cell.fc_bound <= INT32_MAX
+            and cell.ig_bound <= INT32_MAX):
+        t1, t0 = (fc, ig) if fused.shifted == "fc" else (ig, fc)
+        k = fused.k
+        sum_expr = f"(int32_t){t1} + " + (f"(((int32_t){t0}) >> {k})" if k else f"(int32_t){t0}")
+        return _rescale(sum_expr, fused.rescale, 32)
+    width = _acc(cell.sum_bits)
+    cell_t = f"int{width}_t"
+    cell_sum = " + ".join([_shl(f"({cell_t}){fc}", cell.s_fc, width),
+                           _shl(f"({cell_t}){ig}", cell.s_ig, width)])
+    return _rescale(cell_sum, cell.rescale, width)
 
 
 def _pad(n: int, multiple: int) -> int:
@@ -234,30 +207,29 @@ def _table_view(p: str, t: ActTable) -> dict[str, Any]:
 
 
 def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
-    la = model.layers[li]
+    la, lp = model.layers[li], model.plan.layers[li]
     P = p.upper()
     in_macro = f"{P}_N_IN" if li == 0 else f"{P}_H{li - 1}"
     h_macro, pad_macro = f"{P}_H{li}", f"{P}_H{li}_PAD"
-    acc = _acc(la.acc_bits)
+    acc = _acc(lp.acc_bits)
     h_pad = _pad(la.n_hidden, BLOCK // 4)
     gates = []
     for gi, (name, g) in enumerate(la.gates()):
-        table = model.tanh if name == "g" else model.sigmoid
+        site = lp.gates[name]
         sum_expr = " + ".join(
             [
-                _shl(f"s->acc{li}_x[{gi}][j]", la.shift_x(name), acc),
-                _shl(f"s->acc{li}_h[{gi}][j]", la.shift_h(name), acc),
+                _shl(f"s->acc{li}_x[{gi}][j]", site.acc.shift_x, acc),
+                _shl(f"s->acc{li}_h[{gi}][j]", site.acc.shift_h, acc),
                 f"{p}_l{li}_bias[{gi}][j]",
             ]
         )
-        pre = _rescale(sum_expr, la.acc_bound(name), la.acc_frac(name) - table.in_fmt.frac,
-                       table.in_fmt.bits, acc)
+        pre = _rescale(sum_expr, site.pre, acc)
         gates.append(
             {
                 "name": name,
                 "label": _GATE_LABEL[name],
-                "table": f"{p}_{table.func}",
-                "lookup": _lookup(table),
+                "table": f"{p}_{site.lookup.func}",
+                "lookup": _lookup(site.lookup),
                 "w_ih_fmt": str(g.w_ih.fmt),
                 "w_hh_fmt": str(g.w_hh.fmt),
                 "bias": g.bias.values.tolist(),
@@ -266,11 +238,9 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
             }
         )
     c_type = "int16_t" if la.c_fmt.bits <= 16 else "int32_t"
-    sb, tb = model.sigmoid.out_fmt.bits, model.tanh.out_fmt.bits
-    tanh_in = _rescale("c", 1 << (la.c_fmt.bits - 1), la.c_fmt.frac - model.tanh.in_fmt.frac,
-                       model.tanh.in_fmt.bits, 32)
-    h_new = _rescale("(int32_t)gate_o * tanh_c", (1 << (sb - 1)) * (1 << (tb - 1)), model.h_shift(la),
-                     la.h_fmt.bits, 32)
+    tanh_in = _rescale("c", lp.tanh_in, 32)
+    h_new = _rescale("(int32_t)gate_o * tanh_c", lp.h, 32)
+    tanh_lookup = _lookup(lp.gates["g"].lookup)
     return {
         "index": li,
         "n_in": la.n_in,
@@ -285,18 +255,18 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
         "c_type": c_type,
         "acc_type": f"int{acc}_t",
         "acc": acc,
-        "acc_bits": la.acc_bits,
-        "cell_bits": model.cell_bits(la),
-        "o_threshold": la.o_threshold,
+        "acc_bits": lp.acc_bits,
+        "cell_bits": lp.cell.sum_bits,
+        "o_threshold": lp.o_threshold,
         # a threshold at the top sigmoid code zeroes every o (and a compare would always hold)
-        "o_always_zero": la.o_threshold is not None and la.o_threshold >= model.sigmoid.out_fmt.max_code,
+        "o_always_zero": lp.o_always_zero,
         "gates": gates,
         "w_ih": _stacked([g.w_ih for _, g in la.gates()], acc, li > 0, h_pad,
                          (in_macro, f"4 * {pad_macro}"), dsp),
         "w_hh": _stacked([g.w_hh for _, g in la.gates()], acc, True, h_pad,
                          (h_macro, f"4 * {pad_macro}"), dsp),
-        "c_new": f"({c_type}){_cell(model, li)}",
-        "tanh_c": f"{_lookup(model.tanh)}(&{p}_tanh, (int32_t){tanh_in})",
+        "c_new": f"({c_type}){_cell(lp.cell, li, la.c_fmt.bits)}",
+        "tanh_c": f"{tanh_lookup}(&{p}_tanh, (int32_t){tanh_in})",
         "h_new": f"(int16_t){h_new}",
     }
 
@@ -314,14 +284,14 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
     """The data the C templates render: names, sizes, weight rows and expressions."""
     p = opts.prefix_for(model)
     top = len(model.layers) - 1
-    hd = model.head
-    head_acc = _acc(hd.acc_bits)
+    hd, hp = model.head, model.plan.head
+    head_acc = _acc(hp.acc.bits)
     return {
         "p": p,
         "P": p.upper(),
         "model": model.name,
         "kind": model.kind,
-        "lm": model.kind == "lm",
+        "lm": model.is_lm,
         "cpu": opts.cpu,
         "dsp": opts.dsp,
         "n_in": model.n_in,
@@ -346,12 +316,11 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
             "out_fmt": str(hd.out_fmt),
             "acc": head_acc,
             "acc_type": f"int{head_acc}_t",
-            "acc_bits": hd.acc_bits,
+            "acc_bits": hp.acc.bits,
             "kernel": _kernel(hd.weight.fmt.bits, head_acc, gathered=True),
             "shift": hd.acc_frac - hd.out_fmt.frac,
             "bits": hd.out_fmt.bits,
-            "y": _rescale(f"s->head_acc[j] + {p}_head_bias[j]", hd.acc_bound,
-                          hd.acc_frac - hd.out_fmt.frac, hd.out_fmt.bits, head_acc),
+            "y": _rescale(f"s->head_acc[j] + {p}_head_bias[j]", hp.out, head_acc),
         },
     }
 

@@ -120,14 +120,14 @@ def first_mismatch(
                         found = Mismatch(v, t, what, li, u, int(w[what][v, t, u]), int(g[what][v, t, u]))
         if found is not None:
             return found
-    w_out = want.outputs if model.kind == "lm" else want.outputs[:, None, :]
-    g_out = got_outputs if model.kind == "lm" else got_outputs[:, None, :]
+    w_out = want.outputs if model.is_lm else want.outputs[:, None, :]
+    g_out = got_outputs if model.is_lm else got_outputs[:, None, :]
     diff = np.argwhere(w_out != g_out)
     if not diff.size:
         return None
     order = np.lexsort((diff[:, 0], diff[:, 1]))
     v, t, u = (int(a) for a in diff[order[0]])
-    step = t if model.kind == "lm" else int(want.layers[0]["h"].shape[1] - 1) if want.layers else t
+    step = t if model.is_lm else int(want.layers[0]["h"].shape[1] - 1) if want.layers else t
     return Mismatch(v, step, "output", None, u, int(w_out[v, t, u]), int(g_out[v, t, u]))
 
 

@@ -145,7 +145,7 @@ def callgrind_instructions(
     d = exe.parent
     vectors.write_inputs(d / "inputs.bin", model, inputs)
     p = opts.prefix_for(model)
-    fn = f"{p}_step_token" if model.kind == "lm" else f"{p}_run"
+    fn = f"{p}_step_token" if model.is_lm else f"{p}_run"
     out = d / "callgrind.out"
     _run(
         [valgrind, "--tool=callgrind", f"--callgrind-out-file={out.name}", "--collect-atstart=no",

@@ -43,7 +43,7 @@ def write_inputs(path: str | Path, model: Model, inputs: np.ndarray) -> None:
     """Write validated input sequences (see :func:`lstmgen.golden.check_inputs`)."""
     arr = np.asarray(inputs)
     n, t = arr.shape[:2]
-    if model.kind == "lm":
+    if model.is_lm:
         header = IN_MAGIC + struct.pack("<4I", 1, n, t, 1)
         data = arr.astype("<i4").tobytes()
     else:
@@ -80,7 +80,7 @@ def read_outputs(path: str | Path, model: Model, n_vectors: int, n_steps: int) -
     if not p.exists():
         raise DataError(f"{p}: the target wrote no output file")
     raw = p.read_bytes()
-    rows = n_steps if model.kind == "lm" else 1
+    rows = n_steps if model.is_lm else 1
     want = (n_vectors, rows, model.n_out)
     if len(raw) < 16 or raw[:4] != OUT_MAGIC:
         raise DataError(f"{p}: not an lstmgen output file (bad magic)")
@@ -91,7 +91,7 @@ def read_outputs(path: str | Path, model: Model, n_vectors: int, n_steps: int) -
     if body.size != int(np.prod(want)):
         raise DataError(f"{p}: truncated: {body.size} of {int(np.prod(want))} values")
     out = body.reshape(want).astype(np.int64)
-    return out if model.kind == "lm" else out[:, 0, :]
+    return out if model.is_lm else out[:, 0, :]
 
 
 def read_dump(path: str | Path, model: Model) -> list[dict[str, np.ndarray]]:

@@ -1,4 +1,4 @@
-/* lg_kernels.h - copied by lstmgen 0.1.0 from model "tiny" (ir sha256 f8684ccb1655201851309b17bb44016a80cdb3c9167f69483a01604d173c6b0e)
+/* lg_kernels.h - copied by lstmgen 0.1.0 from model "tiny" (ir sha256 9aaa868062e739cb72ee4aae6de92876265aeb3b4e040142cc81faacbd464a91)
  * input Q5.11 int16 | weights int8 | cell Q7.25 | h Q2.14 | sigmoid Q4.12->Q1.15 | tanh Q4.12->Q1.15 | out Q6.10 | round half-up, saturate */
 /* lg_kernels.h - lstmgen matrix-vector kernels (hand-written, copied verbatim by the generator).
  *
