@@ -12,6 +12,7 @@ __all__ = [
     "FormatError",
     "IRError",
     "LstmgenError",
+    "OutputError",
     "ToolError",
     "UsageError",
     "VerifyError",
@@ -24,6 +25,11 @@ class LstmgenError(Exception):
 
 class UsageError(LstmgenError):
     """An impossible option value or combination of options."""
+
+
+class OutputError(LstmgenError):
+    """An output that cannot be written (permissions, disk full, a file where a directory is
+    needed) or that would replace a file lstmgen did not write."""
 
 
 class DataError(LstmgenError):
