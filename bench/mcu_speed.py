@@ -109,10 +109,13 @@ def shs_model(model: Model, inputs: np.ndarray, zeros: float = 0.8) -> Model:
 
 def measure(model: Model, inputs: np.ndarray, cpu: str, workdir: Path) -> dict[str, Any]:
     """Run ``model`` under QEMU with counting; raise if the outputs differ from golden."""
-    run = QemuRunner(cpu, count=True).run(model, inputs, workdir)
+    run = QemuRunner(cpu=cpu, count=True).run(model, inputs, workdir)
     if not np.array_equal(run.outputs, golden.run(model, inputs).outputs):
         raise SystemExit(f"{model.name}: {cpu} outputs differ from golden")
-    return run.extra
+    f = run.figures
+    return {"macs_per_step": f.extra["macs_per_step"], "insns_per_step": f.extra["instructions_per_step"],
+            "insns_per_mac": f.instructions_per_mac, "flash_bytes": f.flash_bytes,
+            "ram_bytes": f.ram_bytes}
 
 
 def main(argv: list[str] | None = None) -> int:

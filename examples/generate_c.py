@@ -38,7 +38,7 @@ def main() -> None:
     # 2. Build with gcc and compare every output code with the golden model.
     inputs = random_inputs(model, 50, 8 if not model.is_lm else 16, seed=0)
     with tempfile.TemporaryDirectory() as tmp:
-        print(verify(model, CpuRunner(opts=opts), inputs, Path(tmp)).text())
+        print(verify(model, CpuRunner(opts), inputs, Path(tmp)).text())
         # 3. Optional measurements (need valgrind / binutils).
         try:
             counts = callgrind_instructions(model, inputs[:4], Path(tmp), opts)

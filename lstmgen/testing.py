@@ -12,7 +12,7 @@ from .fixedpoint import bits_for_bound
 from .ir import GATES, Gate, IntTensor, Linear, LstmLayer, Model, QFormat
 from .quant.tables import make_table
 
-__all__ = ["random_inputs", "random_model"]
+__all__ = ["random_inputs", "random_model", "require_tool"]
 
 
 def _weights(rng: np.random.Generator, shape, bits: int, density: float) -> np.ndarray:
@@ -120,3 +120,20 @@ def random_inputs(model: Model, n: int, steps: int, seed: int = 0) -> np.ndarray
     extreme = rng.random(x.shape) < 0.02
     x[extreme] = rng.choice([f.min_code, f.max_code], size=int(extreme.sum()))
     return np.clip(x, f.min_code, f.max_code).astype(np.int64)
+
+
+def require_tool(name: str) -> str:
+    """Path of executable ``name`` for a test that drives it: outside CI a missing tool skips
+    the test with the reason; with ``CI=true`` it fails it (a missing tool is a failure in CI)."""
+    import os
+    import shutil
+
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} not found on PATH"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{reason} (a missing tool is a failure in CI)")
+        pytest.skip(reason)
+    return path

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
 
+from lstmgen.testing import require_tool
 
-def require_tool(name: str) -> str:
-    """Path of tool ``name``; outside CI a missing tool skips, with ``CI=true`` it fails."""
-    path = shutil.which(name)
-    if path is None:
-        reason = f"{name} not found on PATH"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{reason} (a missing tool is a failure in CI)")
-        pytest.skip(reason)
-    return path
+__all__ = ["require_tool"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

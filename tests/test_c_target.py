@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import require_tool
 
-from lstmgen import ir
+from lstmgen import golden, ir
 from lstmgen.cli import main
 from lstmgen.errors import ToolError, UsageError
 from lstmgen.ir import Gate, IntTensor
@@ -25,7 +25,8 @@ from lstmgen.targets import c as ctarget
 from lstmgen.targets.c import CTarget, generate, render
 from lstmgen.testing import random_inputs, random_model
 from lstmgen.verify.base import verify
-from lstmgen.verify.cpu import CpuRunner, callgrind_instructions, library_size
+from lstmgen.verify import vectors
+from lstmgen.verify.cpu import DEFAULT_CFLAGS, CpuRunner, callgrind_instructions, library_size
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "c_tiny"
 
@@ -54,9 +55,9 @@ def test_generate_twice_is_byte_identical(tmp_path: Path) -> None:
     assert [p.name for p in a] == [p.name for p in b]
     for pa, pb in zip(a, b):
         assert pa.read_bytes() == pb.read_bytes()
-    names = {p.name for p in a}
-    assert names == {"net.h", "net.c", "lg_fixed.h", "lg_kernels.h", "main.c", "Makefile",
-                     "CMakeLists.txt"}
+    names = {str(p.relative_to(tmp_path / "a")) for p in a}
+    assert names == {"net.h", "net.c", "lg_fixed.h", "lg_kernels.h", "harness/main.c",
+                     "harness/Makefile", "harness/CMakeLists.txt"}
 
 
 @pytest.mark.unit
@@ -69,19 +70,23 @@ def test_every_file_names_model_formats_and_ir_hash() -> None:
 
 
 @pytest.mark.unit
-def test_golden_snapshot(request: pytest.FixtureRequest) -> None:
-    """Generated files of one tiny model; refresh with LSTMGEN_UPDATE_GOLDEN=1 or --update-golden."""
-    files = render(_tiny())
+@pytest.mark.parametrize("cpu", ["generic", "cortex-m4"])
+def test_golden_snapshot(request: pytest.FixtureRequest, cpu: str) -> None:
+    """Generated files of one tiny model, portable and with the DSP weight layout; refresh with
+    LSTMGEN_UPDATE_GOLDEN=1 or --update-golden."""
+    files = render(_tiny(), CTarget(cpu=cpu))
+    d = GOLDEN_DIR if cpu == "generic" else GOLDEN_DIR.with_name(f"c_tiny_{cpu.split('-')[1]}")
     if os.environ.get("LSTMGEN_UPDATE_GOLDEN") == "1" or request.config.getoption("--update-golden"):
-        GOLDEN_DIR.mkdir(parents=True, exist_ok=True)
-        for old in GOLDEN_DIR.iterdir():
+        for old in (p for p in d.rglob("*") if p.is_file()) if d.exists() else ():
             old.unlink()
         for name, text in files.items():
-            (GOLDEN_DIR / name).write_text(text, encoding="utf-8")
-    stored = {p.name: p.read_text(encoding="utf-8") for p in sorted(GOLDEN_DIR.iterdir())}
+            (d / name).parent.mkdir(parents=True, exist_ok=True)
+            (d / name).write_text(text, encoding="utf-8")
+    stored = {str(p.relative_to(d)): p.read_text(encoding="utf-8")
+              for p in sorted(d.rglob("*")) if p.is_file()}
     assert sorted(stored) == sorted(files), "file list changed (refresh the snapshot?)"
     for name, text in files.items():
-        assert text == stored[name], f"{name} differs from tests/golden/c_tiny (refresh?)"
+        assert text == stored[name], f"{name} differs from {d} (refresh?)"
 
 
 @pytest.mark.unit
@@ -109,10 +114,21 @@ def test_prefix_names_api_and_files() -> None:
     files = render(_model(kind="lm"), CTarget(prefix="kws"))
     h = files["kws.h"]
     for decl in ("void kws_reset(kws_state *s);",
-                 "void kws_step(kws_state *s, const int16_t x[KWS_N_IN], int16_t y[KWS_N_OUT]);",
-                 "void kws_step_token(kws_state *s, int32_t token, int16_t y[KWS_N_OUT]);",
+                 "void kws_step(kws_state *s, kws_scratch *w, const int16_t x[KWS_N_IN], "
+                 "int16_t y[KWS_N_OUT]);",
+                 "int32_t kws_step_token(kws_state *s, kws_scratch *w, int32_t token, "
+                 "int16_t y[KWS_N_OUT]);",
+                 "#define KWS_SCRATCH_BYTES (sizeof(kws_scratch))",
+                 '#ifdef __cplusplus\nextern "C" {',
                  "#define KWS_H1 5"):
         assert decl in h
+    # the state holds h and c only; accumulators and nonzero lists are scratch
+    state = h[h.index("typedef struct {"):h.index("} kws_state;")]
+    assert "acc" not in state and "nz_" not in state
+    assert sorted(n for n in files if "/" not in n) == ["kws.c", "kws.h", "lg_fixed.h",
+                                                        "lg_kernels.h"]
+    assert sorted(n for n in files if "/" in n) == ["harness/CMakeLists.txt", "harness/Makefile",
+                                                    "harness/main.c"]
 
 
 @pytest.mark.unit
@@ -127,19 +143,42 @@ def test_dsp_kernels_for_cores_with_the_dsp_extension() -> None:
 
 @pytest.mark.unit
 def test_generate_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from lstmgen.errors import OutputError
+
     calls = []
+    original = os.replace
 
-    def failing_write(self: Path, *a, **k):
-        calls.append(self)
+    def failing_replace(src, dst, *a, **k):
+        calls.append(dst)
         if len(calls) == 3:
-            raise OSError("disk full")
-        return original(self, *a, **k)
+            raise OSError(28, "No space left on device")
+        return original(src, dst, *a, **k)
 
-    original = Path.write_text
-    monkeypatch.setattr(Path, "write_text", failing_write)
-    with pytest.raises(OSError):
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OutputError, match="No space left"):
         generate(_model(), tmp_path / "out")
-    assert list(tmp_path.iterdir()) == []
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and ".tmp" in p.name]
+    assert leftovers == []
+
+
+@pytest.mark.unit
+def test_generate_keeps_user_files_and_refuses_to_overwrite_them(tmp_path: Path) -> None:
+    from lstmgen.errors import OutputError
+
+    out = tmp_path / "proj"
+    out.mkdir()
+    (out / "app.c").write_text("int app;\n")
+    generate(_model(), out)
+    assert (out / "app.c").read_text() == "int app;\n" and (out / "net.c").is_file()
+    generate(_model(), out)  # its own files: replaced
+    (out / "net.c").write_text("/* edited by the user */\n")
+    with pytest.raises(OutputError, match="--force"):
+        generate(_model(), out)
+    assert (out / "net.c").read_text() == "/* edited by the user */\n"
+    generate(_model(), out, force=True)
+    assert "generated by lstmgen" in (out / "net.c").read_text()
 
 
 # --------------------------------------------------------------------------------------------
@@ -176,35 +215,99 @@ def test_extreme_shs_thresholds(tmp_path: Path, threshold: int) -> None:
 
 
 @pytest.mark.cc
-def test_cppcheck_is_clean(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cpu", ["generic", "cortex-m4"])
+def test_cppcheck_is_clean(tmp_path: Path, cpu: str) -> None:
+    """Also for the DSP output (lg_dsp.h is shipped wherever it is included; cppcheck checks
+    the LG_DSP configuration too, with --force over every #if combination)."""
     cppcheck = require_tool("cppcheck")
     for kind in ("classifier", "lm"):
         out = tmp_path / kind
-        generate(_model(kind=kind, weight_bits=8), out)
+        generate(_model(kind=kind, weight_bits=8), out, CTarget(cpu=cpu))
         proc = subprocess.run(
-            [cppcheck, "--error-exitcode=1", "--enable=warning,portability", "--std=c99",
-             "--quiet", "--inline-suppr", f"-I{out}", str(out / "net.c"), str(out / "main.c")],
+            [cppcheck, "--error-exitcode=1", "--enable=warning,portability,missingInclude",
+             "--std=c99", "--quiet", "--inline-suppr", "--suppress=missingIncludeSystem",
+             f"-I{out}", str(out / "net.c"), str(out / "harness" / "main.c")],
             capture_output=True, text=True, check=False,
         )
         assert proc.returncode == 0, proc.stderr
 
 
 @pytest.mark.cc
-def test_makefile_builds_the_harness(tmp_path: Path) -> None:
+def test_makefile_and_cmake_build_the_harness(tmp_path: Path) -> None:
+    """The generated build files build the harness as generated, and it runs the vectors."""
     require_tool("gcc")
     make = require_tool("make")
-    generate(_model(), tmp_path)
-    proc = subprocess.run([make, "-s", "CC=gcc"], cwd=tmp_path, capture_output=True, text=True,
-                          check=False)
+    cmake = require_tool("cmake")
+    m = _model(kind="lm")
+    generate(m, tmp_path / "g")
+    h = tmp_path / "g" / "harness"
+    proc = subprocess.run([make, "-s"], cwd=h, capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "net_main").exists() and (tmp_path / "net.o").exists()
+    x = random_inputs(m, 3, 4)
+    vectors.write_inputs(h / "in.bin", m, x)
+    proc = subprocess.run([make, "-s", "run", "IN=in.bin", "OUT=out.bin"], cwd=h,
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    np.testing.assert_array_equal(vectors.read_outputs(h / "out.bin", m, 3, 4),
+                                  golden.run(m, x).outputs)
+    proc = subprocess.run([cmake, "-S", str(h), "-B", str(tmp_path / "b")], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    proc = subprocess.run([cmake, "--build", str(tmp_path / "b")], capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (tmp_path / "b" / "net_main").is_file()
+
+
+@pytest.mark.cc
+def test_cpp_caller_links_and_scratch_is_shared(tmp_path: Path) -> None:
+    """A C++ file includes the header and links against the C object (extern "C"); two streams
+    share one scratch and each equals golden; a state copy is a snapshot; a bad token id is
+    refused without touching the state."""
+    require_tool("gcc")
+    gxx = require_tool("g++")
+    m = _model(5, kind="lm", hidden=(6, 3))
+    out = tmp_path / "g"
+    generate(m, out)
+    x = random_inputs(m, 2, 5, seed=4)
+    want = golden.run(m, x).outputs
+    rows = ",\n".join("{" + ", ".join(str(int(v)) for v in seq) + "}" for seq in x)
+    (out / "app.cpp").write_text(f"""#include <cstdio>
+#include <cstring>
+#include "net.h"
+static const int32_t tokens[2][5] = {{{rows}}};
+int main() {{
+    static net_state a, b, snap;
+    static net_scratch w; /* one scratch, two streams */
+    int16_t y[NET_N_OUT];
+    net_reset(&a);
+    net_reset(&b);
+    for (int t = 0; t < 5; ++t) {{
+        for (int s = 0; s < 2; ++s) {{
+            net_step_token(s ? &b : &a, &w, tokens[s][t], y);
+            for (int k = 0; k < NET_N_OUT; ++k) std::printf("%d ", y[k]);
+        }}
+    }}
+    std::memcpy(&snap, &a, sizeof a);
+    if (net_step_token(&a, &w, NET_VOCAB, y) != -1 || std::memcmp(&snap, &a, sizeof a) != 0) return 3;
+    if (net_step_token(&a, &w, -1, nullptr) != -1) return 4;
+    return 0;
+}}
+""")
+    subprocess.run(["gcc", *DEFAULT_CFLAGS, "-c", "-o", "net.o", "net.c"], cwd=out, check=True)
+    subprocess.run([gxx, "-std=c++11", "-Wall", "-Wextra", "-Werror", "-I.", "-o", "app",
+                    "app.cpp", "net.o"], cwd=out, check=True)
+    proc = subprocess.run([str(out / "app")], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0
+    got = np.array(proc.stdout.split(), dtype=np.int64).reshape(5, 2, m.n_out).transpose(1, 0, 2)
+    np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.cc
 def test_harness_rejects_bad_files(tmp_path: Path) -> None:
     require_tool("gcc")
     m = _model()
-    exe = CpuRunner().build(m, tmp_path)
+    exe = CpuRunner().build(m, tmp_path) / "harness" / "net_main"
     (tmp_path / "bad.bin").write_bytes(b"nonsense")
     for argv in (["bad.bin", "out.bin"], ["missing.bin", "out.bin"], ["bad.bin"]):
         proc = subprocess.run([str(exe), *argv], cwd=tmp_path, capture_output=True, text=True,
@@ -241,10 +344,10 @@ def test_mutated_weight_is_reported_with_its_location(tmp_path: Path) -> None:
 def test_tool_errors_are_one_clear_line(tmp_path: Path) -> None:
     m = _model()
     x = random_inputs(m, 1, 2)
-    with pytest.raises(ToolError, match="no-such-cc not found: install a C compiler"):
+    with pytest.raises(ToolError, match="no-such-cc not found on PATH: install a C compiler"):
         CpuRunner(cc="no-such-cc").run(m, x, tmp_path)
     require_tool("gcc")
-    with pytest.raises(ToolError, match=r"gcc failed: .*nonexistent_header\.h"):
+    with pytest.raises(ToolError, match=r"gcc \(net.c\) failed \(exit status 1\): .*nonexistent_header\.h"):
         CpuRunner(cflags=("-std=c99", "-include", "nonexistent_header.h")).run(m, x, tmp_path)
 
 
@@ -301,9 +404,24 @@ def test_cli_verify_inputs_file(tmp_path: Path) -> None:
     np.save(tmp_path / "codes.npy", codes)
     r = CliRunner().invoke(main, ["verify", str(path), "--inputs", str(tmp_path / "codes.npy")])
     assert r.exit_code == 0 and "PASS 4 vectors" in r.stdout, r.output
-    np.save(tmp_path / "floats.npy", codes.astype(np.float32) / 100)
-    r = CliRunner().invoke(main, ["verify", str(path), "--inputs", str(tmp_path / "floats.npy")])
-    assert r.exit_code == 2 and "integer codes" in r.stderr
+    # float features: quantized by the contract's rule, error measured against the float model
+    floats = m.input_fmt.to_float(codes)
+    np.save(tmp_path / "floats.npy", floats.astype(np.float64))
+    r = CliRunner().invoke(main, ["verify", str(path), "--inputs", str(tmp_path / "floats.npy"),
+                                  "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["vectors"] == 4 and doc["mismatches"] == 0
+    from lstmgen.quant.floatref import float_outputs
+    y = m.head.out_fmt.to_float(golden.run(m, codes).outputs)
+    assert doc["max_abs_err_vs_float"] == pytest.approx(
+        float(np.abs(y - float_outputs(m, floats)).max()))
+    np.save(tmp_path / "bools.npy", codes > 0)
+    r = CliRunner().invoke(main, ["verify", str(path), "--inputs", str(tmp_path / "bools.npy")])
+    assert r.exit_code == 2 and "integer codes or float features" in r.stderr
+    np.save(tmp_path / "empty.npy", codes[:0])
+    r = CliRunner().invoke(main, ["verify", str(path), "--inputs", str(tmp_path / "empty.npy")])
+    assert r.exit_code == 2 and "no sequences" in r.stderr
 
 
 def _wrong_version(src: Path, dst: Path) -> Path:
@@ -347,7 +465,8 @@ def test_cli_missing_compiler(tmp_path: Path) -> None:
                            env={"CC": "no-such-compiler"})
     assert r.exit_code == 2
     assert r.stderr.strip() == (
-        "lstmgen: error: no-such-compiler not found: install a C compiler (apt-get install gcc)"
+        "lstmgen: error: no-such-compiler not found on PATH: install a C compiler "
+        "(apt-get install gcc) or pass --cc"
     )
 
 

@@ -28,5 +28,5 @@ def test_demo_pipeline_is_bit_exact_on_cpu_and_cortex_m4(tmp_path):
     assert all(a >= b for a, b in zip(summary["hidden_before"], summary["hidden_after"]))
     assert json.loads((out / "summary.json").read_text())["ok"] is True
     for name in summary["rows"]:
-        assert (out / f"{name}.lstmir").is_file() and (out / "c" / name / "main.c").is_file()
+        assert (out / f"{name}.lstmir").is_file() and (out / "c" / name / "harness" / "main.c").is_file()
     assert "C exact" in (out / "summary.txt").read_text()

@@ -67,9 +67,9 @@ def _measure_mcu(model: ir.Model, codes: np.ndarray, work: Path) -> dict:
         "m4": {
             "vectors": report.vectors,
             "mismatches": report.mismatches,
-            "instructions_per_sequence": report.extra.get("insns_per_sequence"),
-            "flash_bytes": report.extra.get("flash_bytes"),
-            "ram_bytes": report.extra.get("ram_bytes"),
+            "instructions_per_sequence": report.figures.instructions_per_sequence,
+            "flash_bytes": report.figures.flash_bytes,
+            "ram_bytes": report.figures.ram_bytes,
         }
     }
 

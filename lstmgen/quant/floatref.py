@@ -150,7 +150,8 @@ def forward(net: FloatNet, inputs: np.ndarray, stats: RangeStats | None = None) 
 
 
 def float_outputs(model: Model, inputs: np.ndarray) -> np.ndarray:
-    """Float outputs of the IR's dequantized weights on integer ``inputs`` (codes or token ids)."""
+    """Float outputs of the IR's dequantized weights on ``inputs``: integer codes (dequantized
+    with the input format), float features (used as they are) or token ids."""
     arr = np.asarray(inputs)
-    x = arr if model.is_lm else model.input_fmt.to_float(arr)
+    x = arr if model.is_lm or arr.dtype.kind == "f" else model.input_fmt.to_float(arr)
     return forward(FloatNet.from_ir(model), x)

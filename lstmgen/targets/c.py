@@ -1,14 +1,20 @@
 """The C99 back end: an IR becomes a small, self-contained C library plus a test harness.
 
-``render(model, CTarget())`` returns ``{file name: text}`` (pure and deterministic: the same IR
-and options always give the same bytes); ``generate`` writes them atomically. The files:
+``render(model, Options())`` returns ``{file name: text}`` (pure and deterministic: the same IR
+and options always give the same bytes); ``generate`` writes them into a directory. The library
+(what a user drops into firmware):
 
-* ``<p>.h`` - the API (``<p>_reset``, ``<p>_step``, ``<p>_run``, LM: ``<p>_step_token``), sizes as
-  ``<P>_*`` macros and the caller-owned state struct;
+* ``<p>.h`` - the API: ``<p>_reset``, ``<p>_step``, ``<p>_run``, LM: ``<p>_step_token``; sizes
+  as ``<P>_*`` macros; the caller-owned ``<p>_state`` (h and c only) and ``<p>_scratch`` (the
+  working memory of a step, ``<P>_SCRATCH_BYTES``); ``extern "C"`` for C++ callers;
 * ``<p>.c`` - weights and tables as ``static const`` integer arrays (flash on an MCU) and the step
-  code, exactly :mod:`lstmgen.golden`'s arithmetic;
-* ``lg_fixed.h``, ``lg_kernels.h`` - the hand-written kernel library from ``templates/c/lib``;
-* ``main.c`` - the vector-file harness used by ``lstmgen verify``; ``Makefile``, ``CMakeLists.txt``.
+  code, exactly :mod:`lstmgen.golden`'s arithmetic, with the widths of :mod:`lstmgen.plan`;
+* ``lg_fixed.h``, ``lg_kernels.h`` (and ``lg_dsp.h`` for DSP cores) - the hand-written kernel
+  library from ``templates/c/lib``.
+
+The harness under ``harness/`` (``main.c``, ``Makefile``, ``CMakeLists.txt``; for a Cortex-M core
+also the startup file, linker script and a CMake toolchain file) builds the vector-file program
+``lstmgen verify`` runs, for the CPU the code was generated for.
 
 Weights are stored transposed (one row per input, holding that input's weight for every unit),
 so a product with ``h`` visits only the rows of its nonzero entries (zero-skipping: the cost of
@@ -18,6 +24,7 @@ so a product with ``h`` visits only the rows of its nonzero entries (zero-skippi
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,42 +32,55 @@ from typing import Any
 import numpy as np
 
 from .. import __version__
-from .._io import atomic_dir
+from .._io import write_tree
 from ..errors import UsageError
 from ..ir import ActTable, IntTensor, Model, sha256
 from ..plan import INT32_MAX, CellSite, Lookup, Rescale
 from . import _jinja
+from .cpus import CPUS, Cpu, get_cpu
+from .registry import option
 
-__all__ = ["BLOCK", "CPUS", "CTarget", "generate", "render"]
+__all__ = ["BLOCK", "CTarget", "MAX_STEPS", "WARNINGS", "Options", "footprint_estimate", "generate",
+           "render"]
 
-#: ``--cpu`` values: the ARM cores with the DSP extension get the ``lg_dsp.h`` kernels.
-CPUS = ("generic", "cortex-m3", "cortex-m4", "cortex-m7")
-_DSP_CPUS = ("cortex-m4", "cortex-m7")
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_RESERVED = ("main", "lg_fixed", "lg_kernels", "lg_dsp")
+#: Prefixes that would clash with a file of the harness, the kernel library or a standard header
+#: (a generated ``stdio.h`` next to ``main.c`` would hide the system one).
+_RESERVED = frozenset({
+    "main", "mps2", "arm_acle", "arm_mve", "arm_math", "cmsis_gcc",
+    "assert", "complex", "ctype", "errno", "fenv", "float", "inttypes", "iso646", "limits",
+    "locale", "math", "setjmp", "signal", "stdalign", "stdarg", "stdatomic", "stdbool", "stddef",
+    "stdint", "stdio", "stdlib", "stdnoreturn", "string", "tgmath", "threads", "time", "uchar",
+    "wchar", "wctype", "unistd", "strings", "alloca", "malloc", "memory", "newlib", "reent",
+})
 #: Rows per kernel block; must equal ``LG_BLOCK`` in ``templates/c/lib/lg_kernels.h``. Gate
 #: segments are padded to an even unit count (4 gates x even = a multiple of 8) and the head's
 #: outputs to a multiple of 8, with zero weights whose accumulators are never read.
 BLOCK = 8
+#: Longest sequence the harness's static buffers hold (``-D<P>_MAX_STEPS=N`` changes it).
+MAX_STEPS = 1024
+#: The warnings every generated file compiles without, on the host and on Cortex-M.
+WARNINGS = "-Wall -Wextra -Wconversion -Wsign-conversion -Werror -pedantic"
 _GATE_LABEL = {"i": "input", "f": "forget", "g": "cell candidate", "o": "output"}
 
 
 @dataclass(frozen=True, slots=True)
 class CTarget:
-    """Options of the C back end.
+    """Options of the C back end (``Options`` in the target registry).
 
     ``prefix``: the C name prefix and file stem (default: the model name); a lower-case C
-    identifier that is not ``main`` or an ``lg_*`` library name. ``cpu``: one of :data:`CPUS`;
-    ``cortex-m4``/``cortex-m7`` select the ARM DSP kernels (``templates/c/lib/lg_dsp.h``).
-    Invalid values raise :class:`~lstmgen.errors.UsageError`.
+    identifier that is not ``main``, an ``lg_*`` name or a standard header's stem. ``cpu``: one
+    of :data:`lstmgen.targets.cpus.CPUS`; DSP cores (Cortex-M4/M7) get the ARM DSP kernels
+    (``templates/c/lib/lg_dsp.h``), Cortex-M cores a harness that builds for them. Invalid
+    values raise :class:`~lstmgen.errors.UsageError`.
     """
 
-    prefix: str | None = None
-    cpu: str = "generic"
+    prefix: str | None = option(None, "C name prefix and file stem [default: the model name]")
+    cpu: str = option("generic", "Core to generate for (Cortex-M4/M7: ARM DSP kernels).",
+                      choices=tuple(CPUS))
 
     def __post_init__(self) -> None:
-        if self.cpu not in CPUS:
-            raise UsageError(f"--cpu {self.cpu!r}: choose one of {', '.join(CPUS)}")
+        get_cpu(self.cpu)
         if self.prefix is not None:
             _check_prefix(self.prefix, "--prefix")
 
@@ -72,16 +92,25 @@ class CTarget:
         return model.name
 
     @property
+    def core(self) -> Cpu:
+        return CPUS[self.cpu]
+
+    @property
     def dsp(self) -> bool:
         """True when the generated code uses the ARM DSP kernels (``LG_DSP``)."""
-        return self.cpu in _DSP_CPUS
+        return self.core.dsp
+
+
+#: The registry's name for the options class.
+Options = CTarget
 
 
 def _check_prefix(prefix: str, what: str) -> None:
     if not _PREFIX_RE.match(prefix):
         raise UsageError(f"{what}: {prefix!r} must match [a-z][a-z0-9_]{{0,31}}")
-    if prefix in _RESERVED:
-        raise UsageError(f"{what}: {prefix!r} would clash with a generated file name")
+    if prefix in _RESERVED or prefix.startswith("lg_"):
+        raise UsageError(f"{what}: {prefix!r} would clash with a file of the library, the harness "
+                         "or a standard C header; choose another")
 
 
 # --------------------------------------------------------------------------------------------
@@ -218,8 +247,8 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
         site = lp.gates[name]
         sum_expr = " + ".join(
             [
-                _shl(f"s->acc{li}_x[{gi}][j]", site.acc.shift_x, acc),
-                _shl(f"s->acc{li}_h[{gi}][j]", site.acc.shift_h, acc),
+                _shl(f"w->acc{li}_x[{gi}][j]", site.acc.shift_x, acc),
+                _shl(f"w->acc{li}_h[{gi}][j]", site.acc.shift_h, acc),
                 f"{p}_l{li}_bias[{gi}][j]",
             ]
         )
@@ -320,7 +349,7 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
             "kernel": _kernel(hd.weight.fmt.bits, head_acc, gathered=True),
             "shift": hd.acc_frac - hd.out_fmt.frac,
             "bits": hd.out_fmt.bits,
-            "y": _rescale(f"s->head_acc[j] + {p}_head_bias[j]", hp.out, head_acc),
+            "y": _rescale(f"w->head_acc[j] + {p}_head_bias[j]", hp.out, head_acc),
         },
     }
 
@@ -328,37 +357,70 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
 _TEMPLATES = {
     "{p}.h": "c/model.h.j2",
     "{p}.c": "c/model.c.j2",
-    "main.c": "c/main.c.j2",
-    "Makefile": "c/Makefile.j2",
-    "CMakeLists.txt": "c/CMakeLists.txt.j2",
+    "harness/main.c": "c/main.c.j2",
+    "harness/Makefile": "c/Makefile.j2",
+    "harness/CMakeLists.txt": "c/CMakeLists.txt.j2",
 }
+_MCU_TEMPLATES = {"harness/arm-none-eabi.cmake": "c/mcu/arm-none-eabi.cmake.j2"}
+_MCU_STATIC = {"harness/lg_startup.c": "c/mcu/startup.c", "harness/mps2.ld": "c/mcu/mps2.ld"}
 _LIBRARY = ("lg_fixed.h", "lg_kernels.h")
 
 
 def render(model: Model, opts: CTarget | None = None) -> dict[str, str]:
-    """Every generated file as ``{name: text}``; the same inputs always give the same bytes."""
+    """Every generated file as ``{relative path: text}``; the same inputs always give the same
+    bytes. The library files are at the top, the harness under ``harness/``."""
     opts = CTarget() if opts is None else opts
     v = _view(model, opts)
     p = v["p"]
+    library = _LIBRARY + (("lg_dsp.h",) if opts.dsp else ())
+    core = opts.core
+    v.update(
+        mcu=core.is_mcu, board=core.board or "", cpu_flags=" ".join(core.gcc_flags),
+        prog=f"{p}_main.elf" if core.is_mcu else f"{p}_main", warnings=WARNINGS,
+        headers=[f"{p}.h", *library], max_steps=MAX_STEPS,
+    )
+    templates = dict(_TEMPLATES, **(_MCU_TEMPLATES if core.is_mcu else {}))
     files = {
         name.format(p=p): _jinja.render(tpl, banner=_banner(model, p, name.format(p=p)), **v)
-        for name, tpl in _TEMPLATES.items()
+        for name, tpl in templates.items()
     }
-    library = _LIBRARY + (("lg_dsp.h",) if opts.dsp else ())
-    for lib in library:
-        b = _banner(model, p, lib)
-        files[lib] = (
-            f"/* {b['title'].replace('generated', 'copied', 1)}\n * {b['formats']} */\n"
-            + _jinja.read_static(f"c/lib/{lib}")
-        )
+    statics = {lib: f"c/lib/{lib}" for lib in library}
+    if core.is_mcu:
+        statics.update(_MCU_STATIC)
+    for name, src in statics.items():
+        b = _banner(model, p, name)
+        title = b["title"].replace("generated", "copied", 1)
+        files[name] = f"/* {title}\n * {b['formats']} */\n" + _jinja.read_static(src)
     return dict(sorted(files.items()))
 
 
-def generate(model: Model, out_dir: str | Path, opts: CTarget | None = None) -> list[Path]:
-    """Write :func:`render`'s files into ``out_dir`` (replaced atomically; nothing on failure)."""
-    files = render(model, opts)
-    out = Path(out_dir)
-    with atomic_dir(out) as tmp:
-        for name, text in files.items():
-            (tmp / name).write_text(text, encoding="utf-8")
-    return [out / name for name in files]
+def footprint_estimate(model: Model, opts: CTarget | None = None) -> dict[str, int]:
+    """Bytes the library needs at least: ``flash_bytes`` (weights, biases, tables, embedding as
+    stored, code excluded) and ``ram_bytes`` (state and scratch, alignment padding excluded).
+    Used to refuse a model that cannot fit a board before anything is built."""
+    opts = CTarget() if opts is None else opts
+    flash = 2 * (model.sigmoid.n + model.tanh.n)
+    ram = 0
+    for la, lp in zip(model.layers, model.plan.layers):
+        acc = _acc(lp.acc_bits) // 8
+        pad = _pad(la.n_hidden, BLOCK // 4)
+        rows = la.n_in + la.n_hidden  # (the DSP layout pads odd counts to pairs: more)
+        wbytes = max(g.w_ih.fmt.bits for _, g in la.gates()) // 8
+        flash += rows * 4 * pad * wbytes + 4 * la.n_hidden * acc
+        ram += la.n_hidden * (2 + (2 if la.c_fmt.bits <= 16 else 4))  # state: h, c
+        ram += 2 * 4 * pad * acc + 6 * la.n_hidden  # scratch: accumulators, nonzero lists
+    hd, hp = model.head, model.plan.head
+    head_acc = _acc(hp.acc.bits) // 8
+    flash += hd.n_in * _pad(hd.n_out, BLOCK) * (hd.weight.fmt.bits // 8) + hd.n_out * head_acc
+    ram += _pad(hd.n_out, BLOCK) * head_acc
+    if model.embedding is not None:
+        flash += model.embedding.values.size * 2
+    return {"flash_bytes": flash, "ram_bytes": ram}
+
+
+def generate(model: Model, out_dir: str | Path, opts: CTarget | None = None, *,
+             force: bool = False, protect: Iterable[str | Path] = ()) -> list[Path]:
+    """Write :func:`render`'s files into ``out_dir`` file by file (see
+    :func:`lstmgen._io.write_tree`: a file there that lstmgen did not write is refused unless
+    ``force``; the paths in ``protect`` are never written over)."""
+    return write_tree(out_dir, render(model, opts), force=force, protect=protect)

@@ -1,27 +1,24 @@
-"""Cortex-M target: cross-build the generated C with ``arm-none-eabi-gcc`` and run it on QEMU.
+"""Cortex-M platforms: cross-build the generated C with ``arm-none-eabi-gcc`` and run it on QEMU.
 
-The C target (:mod:`lstmgen.targets.c`, rendered for the chosen ``--cpu``) is linked with a
-minimal startup file and linker script (``templates/c/mcu/``) against newlib with semihosting
-(``--specs=rdimon.specs``), so the harness's ``fopen``/``fread``/``fwrite`` reach host files
-and its exit status reaches the host. QEMU boards (their RAM maps are in ``mps2.ld``)::
+The C target rendered for the chosen core (:mod:`lstmgen.targets.c`; its harness folder brings
+the startup file and linker script, ``templates/c/mcu/``) is linked against newlib with
+semihosting (``--specs=rdimon.specs``), so the harness's ``fopen``/``fread``/``fwrite`` reach
+host files and its exit status reaches the host. The cores, their compiler flags and QEMU
+boards are listed once, in :mod:`lstmgen.targets.cpus`.
 
-    cortex-m3  mps2-an385   soft float
-    cortex-m4  mps2-an386   FPv4-SP, hard-float ABI
-    cortex-m7  mps2-an500   FPv5-D16, hard-float ABI
-
-Besides the outputs a run reports, in :attr:`TargetRun.extra`:
+Besides the outputs a run reports (:class:`~lstmgen.verify.base.Figures`):
 
 * ``flash_bytes`` / ``ram_bytes``: footprint of the model itself, read from the linker map of
   the linked ELF (every input section contributed by ``<prefix>.o``: code, const weights and
-  tables count as flash; ``.data`` as flash and RAM; ``.bss`` as RAM) plus ``sizeof`` the
-  state type, measured by compiling a probe object. The harness, newlib and the startup code
-  are excluded.
-* with ``count=True``: guest instructions per sequence and per time step, counted by a QEMU TCG
-  plugin (``files/qemu_insn_count.c``, built with the host ``gcc`` into a cache directory)
-  between the harness's ``lg_bench_begin()`` and ``lg_bench_end()`` markers.
+  tables count as flash; ``.data`` as flash and RAM; ``.bss`` as RAM) plus ``sizeof`` the state
+  and the scratch types, measured by compiling a probe object. The harness, newlib and the
+  startup code are excluded. Before building, a model whose weights alone exceed the board's
+  flash (or whose state and scratch exceed its RAM) is refused with the sizes.
+* with ``count=True``: guest instructions per sequence, counted by a QEMU TCG plugin
+  (``files/qemu_insn_count.c``, built with the host ``gcc`` into a cache directory) between the
+  harness's ``lg_bench_begin()`` and ``lg_bench_end()`` markers, which enclose the model's own
+  work only (a classifier's whole sequence, each step of an LM; never the vector-file I/O).
 """
-
-from __future__ import annotations
 
 import hashlib
 import importlib.resources
@@ -36,88 +33,41 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ToolError, UsageError
+from ..errors import ToolError, UsageError, VerifyError
 from ..ir import Model
-from . import vectors
-from .base import TargetRun
+from ..targets.c import CTarget, footprint_estimate, render
+from ..targets.cpus import MCU_CPUS, Cpu, get_cpu
+from .base import Figures, ToolRunner, call, find_tool
+from .cpu import check_steps
 
 __all__ = [
-    "CPUS",
     "INSTALL_HINT",
     "Footprint",
     "InsnCount",
     "McuBuild",
-    "McuCpu",
     "QemuRunner",
     "build_elf",
+    "mcu_report",
     "plugin_library",
     "require_tools",
     "run_elf",
 ]
 
 INSTALL_HINT = "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm"
-_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic",
-           "-ffunction-sections", "-fdata-sections")
+_CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conversion", "-Werror",
+           "-pedantic", "-ffunction-sections", "-fdata-sections")
 _STDERR_TAIL = 2000
 _PROBE, _PROBE_C = "lg_state_probe", "lg_state_probe.c"
 
 
-@dataclass(frozen=True, slots=True)
-class McuCpu:
-    """A supported core: its QEMU board and the compiler flags selecting core and float ABI."""
-
-    name: str
-    board: str
-    flags: tuple[str, ...]
-
-
-CPUS: Mapping[str, McuCpu] = {
-    c.name: c
-    for c in (
-        McuCpu("cortex-m3", "mps2-an385", ("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft")),
-        McuCpu("cortex-m4", "mps2-an386",
-               ("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")),
-        McuCpu("cortex-m7", "mps2-an500",
-               ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard")),
-    )
-}
-
-
 def require_tools(*names: str) -> dict[str, str]:
     """Full paths of the named executables; a missing one raises :class:`ToolError` with a hint."""
-    found = {n: shutil.which(n) for n in names}
-    missing = [n for n, p in found.items() if p is None]
-    if missing:
-        hint = "apt-get install gcc" if missing == ["gcc"] else INSTALL_HINT
-        raise ToolError(f"{', '.join(missing)} not found on PATH; install with: {hint}")
-    return {n: str(p) for n, p in found.items()}
-
-
-def _tail(text: str) -> str:
-    text = text.strip()
-    return text if len(text) <= _STDERR_TAIL else "…" + text[-_STDERR_TAIL:]
+    return {n: find_tool(n, "apt-get install gcc" if n == "gcc" else f"install with: {INSTALL_HINT}")
+            for n in names}
 
 
 def _call(argv: Sequence[str], cwd: Path, what: str, timeout: float | None = None) -> str:
-    """Run a tool; a non-zero exit or a timeout raises :class:`ToolError` naming ``what``."""
-    try:
-        proc = subprocess.run(
-            list(argv), cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        # TimeoutExpired carries bytes (or nothing) even in text mode
-        out = "".join(
-            s.decode(errors="replace") if isinstance(s, bytes) else (s or "")
-            for s in (exc.stderr, exc.stdout)
-        )
-        raise ToolError(
-            f"{what}: timed out after {timeout:g} s (a guest fault spins until the timeout)"
-            + (f": {_tail(out)}" if out.strip() else "")
-        ) from None
-    if proc.returncode != 0:
-        msg = _tail(proc.stderr + proc.stdout)
-        raise ToolError(f"{what}: exit status {proc.returncode}: {msg}")
-    return proc.stdout
+    return call(argv, cwd, what, timeout=timeout)
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +81,7 @@ class Footprint:
     flash_bytes: int
     ram_bytes: int
     state_bytes: int
+    scratch_bytes: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,13 +90,9 @@ class McuBuild:
 
     builddir: Path
     elf: Path
-    cpu: McuCpu
+    cpu: Cpu
     markers: tuple[int, int] | None
     footprint: Footprint | None
-
-
-def _mcu_file(name: str) -> str:
-    return importlib.resources.files("lstmgen.templates").joinpath(f"c/mcu/{name}").read_text()
 
 
 def _symbols(nm: str, obj: Path, cwd: Path) -> dict[str, tuple[int, int]]:
@@ -189,58 +136,72 @@ def _map_footprint(map_text: str, obj_name: str) -> tuple[int, int]:
 
 
 def _sources(files: Mapping[str, str]) -> tuple[str, list[str]]:
-    """The model's translation unit name (``<prefix>.c``) and every C file to compile."""
+    """The model's translation unit (``<prefix>.c``, at the top) and every C file to compile."""
     c_files = sorted(n for n in files if n.endswith(".c"))
-    model_c = [n for n in c_files if n != "main.c"]
-    if "main.c" not in c_files or len(model_c) != 1:
-        raise ToolError(f"expected main.c and one <prefix>.c among the C target's files, got {c_files}")
+    model_c = [n for n in c_files if "/" not in n]
+    if "harness/main.c" not in c_files or len(model_c) != 1:
+        raise ToolError(f"expected harness/main.c and one <prefix>.c among the C target's files, "
+                        f"got {c_files}")
     return model_c[0], c_files
 
 
-def build_elf(files: Mapping[str, str], builddir: Path, cpu: str) -> McuBuild:
-    """Write ``files`` (the C target's output) to ``builddir``, cross-compile and link ``prog.elf``.
+_OVERFLOW_RE = re.compile(r"region [`'](\w+)' overflowed by (\d+) bytes")
 
-    Rebuilds only when the sources, flags or startup files changed (a stamp in ``builddir``).
+
+def build_elf(files: Mapping[str, str], builddir: Path, cpu: str) -> McuBuild:
+    """Write ``files`` (the C target's output for ``cpu``, harness included) to ``builddir``,
+    cross-compile and link ``prog.elf``.
+
+    Rebuilds only when the sources, flags or the core changed (a stamp in ``builddir``).
     Footprint and marker addresses are measured from the result when the files hold a model
     (``<prefix>.c`` + ``<prefix>.h``) and a harness with ``lg_bench_begin``/``lg_bench_end``.
     """
-    core = CPUS.get(cpu)
-    if core is None:
-        raise UsageError(f"unknown MCU cpu {cpu!r}; choose one of {', '.join(CPUS)}")
+    core = get_cpu(cpu)
+    if not core.is_mcu:
+        raise UsageError(f"--cpu {cpu}: not a Cortex-M core ({', '.join(MCU_CPUS)})")
     tools = require_tools("arm-none-eabi-gcc", "arm-none-eabi-nm")
     gcc, nm = tools["arm-none-eabi-gcc"], tools["arm-none-eabi-nm"]
-    all_files = dict(files)
-    all_files["lg_startup.c"] = _mcu_file("startup.c")
-    all_files["mps2.ld"] = _mcu_file("mps2.ld")
+    if "harness/mps2.ld" not in files:
+        raise ToolError("the C target's files hold no harness/mps2.ld (not rendered for a Cortex-M core)")
     model_c, c_files = _sources(files)
-    c_files.append("lg_startup.c")
     prefix = model_c[:-2]
     has_state = f"{prefix}.h" in files
-    stamp = hashlib.sha256(
-        repr((sorted(all_files.items()), core, _CFLAGS)).encode()
-    ).hexdigest()
+    stamp = hashlib.sha256(repr((sorted(files.items()), core, _CFLAGS)).encode()).hexdigest()
     builddir.mkdir(parents=True, exist_ok=True)
     elf = builddir / "prog.elf"
     stamp_file = builddir / "build.stamp"
+    what = f"arm-none-eabi-gcc ({cpu})"
     if not (elf.is_file() and stamp_file.is_file() and stamp_file.read_text() == stamp):
         stamp_file.unlink(missing_ok=True)
-        for name, text in all_files.items():
+        for name, text in files.items():
+            (builddir / name).parent.mkdir(parents=True, exist_ok=True)
             (builddir / name).write_text(text)
-        cc = [gcc, *core.flags, *_CFLAGS, "-I."]
+        cc = [gcc, *core.gcc_flags, *_CFLAGS, "-I."]
         objs = []
         for src in c_files:
-            obj = src[:-2] + ".o"
-            _call([*cc, "-c", src, "-o", obj], builddir, f"arm-none-eabi-gcc ({cpu}) {src}")
+            obj = Path(src).stem + ".o"
+            _call([*cc, "-c", src, "-o", obj], builddir, f"{what} {src}")
             objs.append(obj)
-        _call(
-            [gcc, *core.flags, "--specs=rdimon.specs", "-T", "mps2.ld", "-Wl,--gc-sections",
-             "-Wl,-Map=prog.map", *objs, "-o", elf.name],
-            builddir, f"arm-none-eabi-gcc ({cpu}) link",
-        )
-        if has_state:  # sizeof(<prefix>_state), measured on a compiled probe (padding included)
-            (builddir / _PROBE_C).write_text(f'#include "{prefix}.h"\n{prefix}_state {_PROBE};\n')
-            _call([*cc, "-c", _PROBE_C, "-o", _PROBE_C[:-2] + ".o"], builddir,
-                  f"arm-none-eabi-gcc ({cpu}) state probe")
+        try:
+            _call([gcc, *core.gcc_flags, "--specs=rdimon.specs", "-T", "harness/mps2.ld",
+                   "-Wl,--gc-sections", "-Wl,-Map=prog.map", *objs, "-o", elf.name],
+                  builddir, f"{what} link")
+        except ToolError as exc:
+            m = _OVERFLOW_RE.search(getattr(exc, "output", ""))
+            if m is None:
+                raise
+            region, over = m.group(1), int(m.group(2))
+            size = core.flash_bytes if region == "FLASH" else core.ram_bytes
+            raise ToolError(
+                f"{cpu} ({core.board}): the program needs {size + over} bytes of {region}, the "
+                f"board has {size}; use int8 weights (lstmgen quantize --weights 8) or a "
+                "compacted model (lstmgen prune)"
+            ) from None
+        if has_state:  # sizeof state and scratch, measured on a compiled probe (padding included)
+            (builddir / _PROBE_C).write_text(
+                f'#include "{prefix}.h"\n{prefix}_state {_PROBE}_state;\n'
+                f"{prefix}_scratch {_PROBE}_scratch;\n")
+            _call([*cc, "-c", _PROBE_C, "-o", _PROBE_C[:-2] + ".o"], builddir, f"{what} state probe")
         stamp_file.write_text(stamp)
     syms = _symbols(nm, elf, builddir)
     markers = None
@@ -249,11 +210,12 @@ def build_elf(files: Mapping[str, str], builddir: Path, cpu: str) -> McuBuild:
     footprint = None
     if has_state:
         probe = _symbols(nm, builddir / (_PROBE_C[:-2] + ".o"), builddir)
-        if _PROBE not in probe:
-            raise ToolError(f"the state probe object defines no {_PROBE}")
-        state = probe[_PROBE][1]
+        if f"{_PROBE}_state" not in probe or f"{_PROBE}_scratch" not in probe:
+            raise ToolError("the state probe object defines no state/scratch variables")
+        state, scratch = probe[f"{_PROBE}_state"][1], probe[f"{_PROBE}_scratch"][1]
         flash, ram = _map_footprint((builddir / "prog.map").read_text(), prefix + ".o")
-        footprint = Footprint(flash_bytes=flash, ram_bytes=ram + state, state_bytes=state)
+        footprint = Footprint(flash_bytes=flash, ram_bytes=ram + state + scratch,
+                              state_bytes=state, scratch_bytes=scratch)
     return McuBuild(builddir=builddir, elf=elf, cpu=core, markers=markers, footprint=footprint)
 
 
@@ -346,69 +308,137 @@ def run_elf(
     return _parse_count(result) if count else None
 
 
-class QemuRunner:
-    """Runner for ``cortex-m3`` / ``cortex-m4`` / ``cortex-m7``: the C target under QEMU.
+class QemuRunner(ToolRunner):
+    """Runner of the Cortex-M platforms (``cortex-m3`` / ``cortex-m4`` / ``cortex-m7``): the C
+    target rendered for ``options.cpu`` (or ``cpu``) under QEMU.
 
-    ``count=True`` adds instruction counts to :attr:`TargetRun.extra` (``insns_per_sequence``,
-    ``insns_per_step``, ``insns_per_mac`` over dense MACs, ``macs_per_step``); ``timeout`` bounds
-    one QEMU run in seconds.
+    ``count=True`` adds instruction counts to the figures (``instructions_per_sequence``,
+    ``instructions_per_mac`` over dense MACs, and in ``extra`` ``instructions_per_step``,
+    ``macs_per_step``); ``timeout`` bounds one QEMU run in seconds.
     """
 
-    def __init__(self, cpu: str = "cortex-m4", *, count: bool = False, timeout: float = 120.0,
-                 prefix: str | None = None) -> None:
-        if cpu not in CPUS:
-            raise UsageError(f"unknown MCU cpu {cpu!r}; choose one of {', '.join(CPUS)}")
+    def __init__(self, options: CTarget | None = None, *, cpu: str | None = None,
+                 count: bool = False, timeout: float = 120.0) -> None:
+        if options is None:
+            options = CTarget(cpu=cpu or "cortex-m4")
+        elif cpu is not None and cpu != options.cpu:
+            raise UsageError(f"cpu {cpu!r} contradicts the options' cpu {options.cpu!r}")
+        if not options.core.is_mcu:
+            raise UsageError(f"--cpu {options.cpu!r}: choose one of {', '.join(MCU_CPUS)}")
         if timeout <= 0:
             raise UsageError(f"timeout must be positive, got {timeout}")
-        self.cpu = cpu
+        self.options = options
+        self.cpu = options.cpu
         self.count = count
         self.timeout = timeout
-        self.prefix = prefix
-        self.name = cpu
+        self.name = options.cpu
 
-    def build(self, model: Model, workdir: Path) -> McuBuild:
-        """Render the C target for this core and cross-build it in ``workdir/<cpu>``."""
-        from ..targets.c import CTarget, render
+    def build(self, model: Model, workdir: Path) -> Path:
+        self._build = self.build_elf(model, workdir)
+        return self._build.builddir
 
-        files = render(model, CTarget(prefix=self.prefix, cpu=self.cpu))
-        return build_elf(files, Path(workdir).resolve() / self.cpu, self.cpu)
+    def build_elf(self, model: Model, workdir: Path) -> McuBuild:
+        """Render the C target for this core and cross-build it in ``workdir/<cpu>``; a model
+        that cannot fit the board is refused before anything is built."""
+        core = self.options.core
+        est = footprint_estimate(model, self.options)
+        for what, need, have in (("flash", est["flash_bytes"], core.flash_bytes),
+                                 ("RAM", est["ram_bytes"], core.ram_bytes)):
+            if have is not None and need > have:
+                raise UsageError(
+                    f"{self.cpu} ({core.board}): the model needs at least {need} bytes of {what} "
+                    f"(weights, tables{' and state + scratch' if what == 'RAM' else ''}), the board "
+                    f"has {have}; use int8 weights (lstmgen quantize --weights 8) or a compacted "
+                    "model (lstmgen prune)"
+                )
+        return build_elf(render(model, self.options), Path(workdir).resolve() / self.cpu, self.cpu)
 
-    def run(self, model: Model, inputs: np.ndarray, workdir: Path, *, dump: bool = False) -> TargetRun:
-        """Build (once per ``workdir``) and run the target on ``inputs`` under QEMU."""
-        from .. import golden
-
-        arr = golden.check_inputs(model, inputs)
-        n, steps = int(arr.shape[0]), int(arr.shape[1])
-        build = self.build(model, workdir)
-        d = build.builddir
-        vectors.write_inputs(d / "inputs.bin", model, arr)
-        for name in ("outputs.bin", "dump.bin"):
-            (d / name).unlink(missing_ok=True)
+    def execute(self, model: Model, rundir: Path, *, dump: bool, n_vectors: int,
+                n_steps: int) -> Figures:
+        check_steps(n_steps)
+        build = self._build
         args = ["inputs.bin", "outputs.bin", *(["dump.bin"] if dump else [])]
         counted = run_elf(build, args, timeout=self.timeout, count=self.count)
-        outputs = vectors.read_outputs(d / "outputs.bin", model, n, steps)
-        extra: dict[str, Any] = {"cpu": self.cpu, "board": build.cpu.board}
+        fig = Figures(extra={"cpu": self.cpu, "board": build.cpu.board})
         if build.footprint is not None:
-            extra["flash_bytes"] = build.footprint.flash_bytes
-            extra["ram_bytes"] = build.footprint.ram_bytes
+            fig.flash_bytes = build.footprint.flash_bytes
+            fig.ram_bytes = build.footprint.ram_bytes
+            fig.extra["state_bytes"] = build.footprint.state_bytes
+            fig.extra["scratch_bytes"] = build.footprint.scratch_bytes
         if counted is not None:
-            extra.update(_count_figures(model, counted, n, steps))
-        return TargetRun(
-            outputs=outputs,
-            dump=vectors.read_dump(d / "dump.bin", model) if dump else None,
-            extra=extra,
-        )
+            _count_figures(fig, model, counted, n_vectors, n_steps)
+        return fig
 
 
-def _count_figures(model: Model, c: InsnCount, n: int, steps: int) -> dict[str, Any]:
-    if c.regions != n:
-        raise ToolError(f"plugin measured {c.regions} regions, expected one per vector ({n})")
+def _count_figures(fig: Figures, model: Model, c: InsnCount, n: int, steps: int) -> None:
+    """Instruction figures from the plugin's count: one region per sequence of a classifier,
+    one per step of an LM (the harness's markers)."""
+    regions = n * steps if model.is_lm else n
+    if c.regions != regions:
+        raise ToolError(f"plugin measured {c.regions} regions, expected {regions}")
     per_seq = c.insns / n
     macs = model.macs_per_step()
-    return {
-        "insns_total": c.insns,
-        "insns_per_sequence": per_seq,
-        "insns_per_step": per_seq / steps,
-        "macs_per_step": macs,
-        "insns_per_mac": per_seq / steps / macs,
+    fig.instructions_per_sequence = per_seq
+    fig.instructions_per_mac = per_seq / steps / macs
+    fig.extra.update({"instructions_per_step": per_seq / steps, "macs_per_step": macs,
+                      "instructions_total": c.insns})
+
+
+def effective_macs_per_step(model: Model, inputs: np.ndarray) -> float:
+    """Mean MACs per step when zero entries of ``h`` are skipped (measured on golden's ``h``).
+
+    Per layer ``4·H·(X' + nnz(h_prev))`` where ``X'`` is the input width for layer 0 and
+    ``nnz`` of the layer below for upper layers; equal to :meth:`Model.macs_per_step` when no
+    ``h`` entry is zero.
+    """
+    from .. import golden
+
+    res = golden.run(model, inputs, dump=True)
+    total = 0.0
+    for li, la in enumerate(model.layers):
+        h = res.layers[li]["h"]  # (B, T, H) after each step
+        prev = np.concatenate([np.zeros_like(h[:, :1]), h[:, :-1]], axis=1)
+        nnz_h = float(np.count_nonzero(prev)) / (h.shape[0] * h.shape[1])
+        if li == 0:
+            x_cols = float(la.n_in)
+        else:
+            x_cols = float(np.count_nonzero(res.layers[li - 1]["h"])) / (h.shape[0] * h.shape[1])
+        total += 4 * la.n_hidden * (x_cols + nnz_h)
+    return total
+
+
+def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int,
+               workdir: Path) -> tuple[dict[str, Any], str]:
+    """``lstmgen report --target cortex-m*``: build, run and count ``model`` over one
+    ``steps``-step sequence (outputs checked against golden first). Everything is measured:
+    flash and RAM from the linked ELF, instructions by the QEMU plugin."""
+    from .. import golden
+    from ..testing import random_inputs
+
+    inputs = random_inputs(model, 1, steps, seed=seed)
+    run = QemuRunner(options, count=True).run(model, inputs, workdir)
+    if not np.array_equal(golden.run(model, inputs).outputs, run.outputs):
+        raise VerifyError(f"{options.cpu}: outputs differ from the golden model; run lstmgen verify")
+    f = run.figures
+    r = {
+        "model": model.name, "cpu": options.cpu, "board": f.extra["board"], "steps": steps,
+        "flash_bytes": f.flash_bytes, "ram_bytes": f.ram_bytes,
+        "state_bytes": f.extra["state_bytes"], "scratch_bytes": f.extra["scratch_bytes"],
+        "instructions_per_step": f.extra["instructions_per_step"],
+        "instructions_per_sequence": f.instructions_per_sequence,
+        "macs_per_step": f.extra["macs_per_step"],
+        "effective_macs_per_step": effective_macs_per_step(model, inputs),
+        "instructions_per_mac": f.instructions_per_mac,
     }
+    text = "\n".join([
+        f"model {r['model']!r} on {r['cpu']} (QEMU {r['board']}), {r['steps']} steps, state carried",
+        f"  flash (code + const weights + tables): {r['flash_bytes']} bytes",
+        f"  RAM (state {r['state_bytes']} + scratch {r['scratch_bytes']} + static data): "
+        f"{r['ram_bytes']} bytes",
+        f"  instructions per step:                 {r['instructions_per_step']:.1f}"
+        "  (the model's own work; no I/O)",
+        (f"  dense MACs per step:                   {r['macs_per_step']}"
+         f"  (with zero h entries skipped: {r['effective_macs_per_step']:.1f})"),
+        f"  instructions per dense MAC:            {r['instructions_per_mac']:.3f}",
+    ])
+    return r, text

@@ -78,7 +78,14 @@ static inline int32_t lg_shift_round32(int32_t x, int32_t s)
 }
 
 /* lg_saturate in int32_t (2 <= bits <= 32). With LG_DSP (ARM DSP cores) the common widths use
- * SSAT, the same clamp (GCC does not form it itself once the bounds are hoisted out of a loop). */
+ * SSAT, the same clamp (GCC does not form it itself once the bounds are hoisted out of a loop).
+ * GCC 12's arm_acle.h assigns __builtin_arm_ssat's result (declared unsigned) to an int32_t
+ * inside the __ssat macro, which -Wsign-conversion reports at every use; the value is SSAT's
+ * signed result, so that one warning is silenced around this function only. */
+#if defined(LG_DSP) && defined(__GNUC__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-conversion"
+#endif
 static inline int32_t lg_saturate32(int32_t x, int32_t bits)
 {
     const int32_t hi = (int32_t)(((uint32_t)1 << (bits - 1)) - 1u);
@@ -93,6 +100,9 @@ static inline int32_t lg_saturate32(int32_t x, int32_t bits)
 #endif
     return x > hi ? hi : (x < lo ? lo : x);
 }
+#if defined(LG_DSP) && defined(__GNUC__)
+#pragma GCC diagnostic pop
+#endif
 
 /* lg_rescale in int32_t; requires what lg_shift_round32 requires. */
 static inline int32_t lg_rescale32(int32_t x, int32_t s, int32_t bits)

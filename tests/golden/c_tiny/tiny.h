@@ -5,6 +5,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Sizes. */
 #define TINY_N_IN 2
 #define TINY_N_OUT 2
@@ -13,29 +17,43 @@
 #define TINY_H0 3
 #define TINY_H0_PAD 4 /* rounded up to even: 4 gates x TINY_H0_PAD rows, blocks of 8 */
 
-/* Caller-owned state: h and c of every layer, the nonzero entries of each h, and scratch
- * accumulators (zero between steps). Call tiny_reset before the first step of a sequence. */
+/* The persistent state of one stream: h and c of every layer, nothing else. tiny_reset sets
+ * it to the start of a sequence; copying it takes a snapshot of the stream. */
 typedef struct {
-    /* layer 0: h Q2.14, c Q7.25, accumulators int32 */
-    int16_t h0[TINY_H0];
-    int32_t c0[TINY_H0];
-    int32_t nnz0;
-    int32_t nz_idx0[TINY_H0];
-    int16_t nz_val0[TINY_H0];
-    int32_t acc0_x[4][TINY_H0_PAD];
-    int32_t acc0_h[4][TINY_H0_PAD];
-    /* head accumulators */
-    int32_t head_acc[TINY_N_OUT_PAD];
+    int16_t h0[TINY_H0]; /* layer 0 h, Q2.14 */
+    int32_t c0[TINY_H0]; /* layer 0 c, Q7.25 */
 } tiny_state;
 
-/* Set every h and c to zero (the start of a sequence). */
+/* Working memory of one step: accumulators and the nonzero entries of each h. Nothing in it
+ * is kept from one call to the next, so one scratch serves any number of streams (run one after
+ * another); it needs no initialisation. */
+typedef struct {
+    int32_t acc0_x[4][TINY_H0_PAD]; /* layer 0: W_ih.x per gate row */
+    int32_t acc0_h[4][TINY_H0_PAD]; /* layer 0: W_hh.h per gate row */
+    int32_t nz_idx0[TINY_H0]; /* nonzero entries of h0: indices */
+    int16_t nz_val0[TINY_H0]; /* ... and values */
+    int32_t head_acc[TINY_N_OUT_PAD];
+} tiny_scratch;
+
+/* Bytes of scratch one step needs (statically allocate a tiny_scratch, or this many bytes
+ * suitably aligned for int64_t). */
+#define TINY_SCRATCH_BYTES (sizeof(tiny_scratch))
+/* Bytes of one stream's state. */
+#define TINY_STATE_BYTES (sizeof(tiny_state))
+
+/* Set every h and c of s to zero: the start of a sequence. */
 void tiny_reset(tiny_state *s);
 
-/* One time step on input codes x (Q5.11); y (output codes, Q6.10) may be
- * NULL to skip the head. */
-void tiny_step(tiny_state *s, const int16_t x[TINY_N_IN], int16_t y[TINY_N_OUT]);
+/* One time step on input codes x (Q5.11) with the working memory w; y (output codes,
+ * Q6.10) may be NULL to skip the head. */
+void tiny_step(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_IN], int16_t y[TINY_N_OUT]);
 
-/* n_steps steps on xs[n_steps][TINY_N_IN] from the current state; y = the head after the last. */
-void tiny_run(tiny_state *s, const int16_t *xs, int32_t n_steps, int16_t y[TINY_N_OUT]);
+/* n_steps steps on xs[n_steps][TINY_N_IN] from the current state; y = the head after the
+ * last step (untouched when n_steps < 1). */
+void tiny_run(tiny_state *s, tiny_scratch *w, const int16_t *xs, int32_t n_steps, int16_t y[TINY_N_OUT]);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* TINY_H */

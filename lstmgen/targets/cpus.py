@@ -1,0 +1,65 @@
+"""The processors the C target generates for, written once: what every command, runner and
+build file reads (``--cpu`` choices, DSP kernels, compiler flags, the QEMU board that runs it).
+
+``generic`` is any C99 compiler (the host build, and the portable kernels on any core); the
+Cortex-M entries name the arm-none-eabi-gcc flags that select the core and its float ABI and
+the QEMU machine whose RAM map ``templates/c/mcu/mps2.ld`` describes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+from ..errors import UsageError
+
+__all__ = ["CPUS", "MCU_CPUS", "Cpu", "get_cpu"]
+
+
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    """A core: ``dsp`` selects the ``lg_dsp.h`` kernels (ARM DSP extension: SMLAD, SXTB16);
+    ``gcc_flags`` select core and float ABI for arm-none-eabi-gcc (empty for the host);
+    ``board`` is the QEMU machine (``qemu-system-arm -M``) that runs it, None for the host;
+    ``flash_bytes``/``ram_bytes`` what that board offers a program (its memory map)."""
+
+    name: str
+    dsp: bool
+    gcc_flags: tuple[str, ...] = ()
+    board: str | None = None
+    flash_bytes: int | None = None
+    ram_bytes: int | None = None
+
+    @property
+    def is_mcu(self) -> bool:
+        """True for a core lstmgen cross-builds and runs under QEMU."""
+        return self.board is not None
+
+
+CPUS: Mapping[str, Cpu] = MappingProxyType({
+    c.name: c
+    for c in (
+        Cpu("generic", dsp=False),
+        Cpu("cortex-m3", dsp=False, board="mps2-an385",
+            gcc_flags=("-mcpu=cortex-m3", "-mthumb", "-mfloat-abi=soft"),
+            flash_bytes=4 << 20, ram_bytes=4 << 20),
+        Cpu("cortex-m4", dsp=True, board="mps2-an386",
+            gcc_flags=("-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"),
+            flash_bytes=4 << 20, ram_bytes=4 << 20),
+        Cpu("cortex-m7", dsp=True, board="mps2-an500",
+            gcc_flags=("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"),
+            flash_bytes=4 << 20, ram_bytes=4 << 20),
+    )
+})
+
+#: The cores lstmgen cross-builds for and runs under QEMU (each is a ``verify`` target).
+MCU_CPUS: tuple[str, ...] = tuple(n for n, c in CPUS.items() if c.is_mcu)
+
+
+def get_cpu(name: str) -> Cpu:
+    """The :class:`Cpu` called ``name``; an unknown name raises :class:`UsageError`."""
+    try:
+        return CPUS[name]
+    except KeyError:
+        raise UsageError(f"--cpu {name!r}: choose one of {', '.join(CPUS)}") from None

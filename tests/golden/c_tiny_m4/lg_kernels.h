@@ -1,0 +1,133 @@
+/* lg_kernels.h - copied by lstmgen 0.1.0 from model "tiny" (ir sha256 9aaa868062e739cb72ee4aae6de92876265aeb3b4e040142cc81faacbd464a91)
+ * input Q5.11 int16 | weights int8 | cell Q7.25 | h Q2.14 | sigmoid Q4.12->Q1.15 | tanh Q4.12->Q1.15 | out Q6.10 | round half-up, saturate */
+/* lg_kernels.h - lstmgen matrix-vector kernels (hand-written, copied verbatim by the generator).
+ *
+ * Weights are stored transposed, one row per input: wt[k * m + r] is the weight of input k for
+ * output row r. Every kernel accumulates acc[r] += sum_k wt[k * m + r] * v[k] for r < m:
+ *   lg_mv_w{16,8}_a{32,64}         dense: every input k < n, values v[k]
+ *   lg_mv_gather_w{16,8}_a{32,64}  gathered: only the inputs idx[j], values val[j], j < nnz
+ * (w16/w8: int16/int8 weights; a32/a64: int32/int64 accumulators). The row count m must be a
+ * multiple of LG_BLOCK (the generator pads weight rows and accumulators with zeros). Inputs are
+ * taken two at a time, acc[r] += w0[r]*v0 + w1[r]*v1, the shape of one ARM SMLAD, and rows in
+ * blocks of LG_BLOCK, a fixed trip count a compiler vectorises at -O2. The caller guarantees
+ * that no partial sum overflows the accumulator (lstmgen proves it from the stored weights), so
+ * the summation order never changes a result. The gathered form is what makes zero-skipping
+ * pay: its cost is proportional to the number of nonzero inputs.
+ *
+ * With LG_DSP defined, lg_dsp.h provides the same functions for ARM cores with the DSP extension.
+ */
+#ifndef LG_KERNELS_H
+#define LG_KERNELS_H
+
+#include <stdint.h>
+
+#define LG_BLOCK 8 /* rows per inner block; weight rows are padded to a multiple of it */
+
+/* Set acc[0..m) to zero. */
+static inline void lg_clear_a32(int32_t *acc, int32_t m)
+{
+    int32_t r;
+    for (r = 0; r < m; ++r) {
+        acc[r] = 0;
+    }
+}
+
+static inline void lg_clear_a64(int64_t *acc, int32_t m)
+{
+    int32_t r;
+    for (r = 0; r < m; ++r) {
+        acc[r] = 0;
+    }
+}
+
+/* List the nonzero entries of v[0..n): their indices and values; returns how many. */
+static inline int32_t lg_gather_nonzero(const int16_t *v, int32_t n, int32_t *idx, int16_t *val)
+{
+    int32_t k;
+    int32_t nnz = 0;
+    for (k = 0; k < n; ++k) {
+        if (v[k] != 0) {
+            idx[nnz] = k;
+            val[nnz] = v[k];
+            ++nnz;
+        }
+    }
+    return nnz;
+}
+
+#if defined(LG_DSP)
+#include "lg_dsp.h"
+#else
+
+/* The kernels of one (weight, accumulator) type pair. Weights are widened to int16 in a block
+ * first, so int8 and int16 weights share the 16x16-bit multiply. */
+#define LG_KERNELS(SUFFIX, WT, AT)                                                            \
+    static inline void lg_cols2_##SUFFIX(AT *acc, int32_t m, const WT *w0, const WT *w1,      \
+                                         AT v0, AT v1)                                        \
+    {                                                                                         \
+        int32_t r;                                                                            \
+        int32_t q;                                                                            \
+        for (r = 0; r < m; r += LG_BLOCK) {                                                   \
+            int16_t a[LG_BLOCK];                                                              \
+            int16_t b[LG_BLOCK];                                                              \
+            for (q = 0; q < LG_BLOCK; ++q) {                                                  \
+                a[q] = w0[r + q];                                                             \
+                b[q] = w1[r + q];                                                             \
+            }                                                                                 \
+            for (q = 0; q < LG_BLOCK; ++q) {                                                  \
+                acc[r + q] += (AT)a[q] * v0 + (AT)b[q] * v1;                                  \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    static inline void lg_cols1_##SUFFIX(AT *acc, int32_t m, const WT *w0, AT v0)             \
+    {                                                                                         \
+        int32_t r;                                                                            \
+        int32_t q;                                                                            \
+        for (r = 0; r < m; r += LG_BLOCK) {                                                   \
+            int16_t a[LG_BLOCK];                                                              \
+            for (q = 0; q < LG_BLOCK; ++q) {                                                  \
+                a[q] = w0[r + q];                                                             \
+            }                                                                                 \
+            for (q = 0; q < LG_BLOCK; ++q) {                                                  \
+                acc[r + q] += (AT)a[q] * v0;                                                  \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    static inline void lg_mv_##SUFFIX(AT *acc, const WT *wt, int32_t m, const int16_t *v,     \
+                                      int32_t n)                                              \
+    {                                                                                         \
+        int32_t k = 0;                                                                        \
+        for (; k + 1 < n; k += 2) {                                                           \
+            lg_cols2_##SUFFIX(acc, m, wt + (long)k * m, wt + (long)(k + 1) * m, v[k], v[k + 1]); \
+        }                                                                                     \
+        if (k < n) {                                                                          \
+            lg_cols1_##SUFFIX(acc, m, wt + (long)k * m, v[k]);                                \
+        }                                                                                     \
+    }                                                                                         \
+                                                                                              \
+    static inline void lg_mv_gather_##SUFFIX(AT *acc, const WT *wt, int32_t m,                \
+                                             const int32_t *idx, const int16_t *val,          \
+                                             int32_t nnz)                                     \
+    {                                                                                         \
+        int32_t j = 0;                                                                        \
+        for (; j + 1 < nnz; j += 2) {                                                         \
+            lg_cols2_##SUFFIX(acc, m, wt + (long)idx[j] * m, wt + (long)idx[j + 1] * m,       \
+                              val[j], val[j + 1]);                                            \
+        }                                                                                     \
+        if (j < nnz) {                                                                        \
+            lg_cols1_##SUFFIX(acc, m, wt + (long)idx[j] * m, val[j]);                         \
+        }                                                                                     \
+    }
+
+LG_KERNELS(w16_a32, int16_t, int32_t)
+LG_KERNELS(w8_a32, int8_t, int32_t)
+LG_KERNELS(w16_a64, int16_t, int64_t)
+LG_KERNELS(w8_a64, int8_t, int64_t)
+
+#undef LG_KERNELS
+
+#endif /* LG_DSP */
+
+#endif /* LG_KERNELS_H */
