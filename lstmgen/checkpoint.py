@@ -13,10 +13,13 @@ classifier ``head.weight`` (n_out, H_last), ``head.bias``; LM ``embedding.weight
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
 import os
 import pickle
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +40,7 @@ __all__ = [
     "config_from_state_dict",
     "count_params",
     "expected_shapes",
+    "is_checkpoint_file",
     "load_checkpoint",
     "load_module",
     "macs_per_step",
@@ -190,6 +194,16 @@ def validate_state_dict(config: ModelConfig, sd: Any, source: str = "state dict"
         t = sd[key]
         if not isinstance(t, torch.Tensor):
             raise CheckpointError(f"{source}: {key} is not a tensor ({type(t).__name__})")
+        if t.layout != torch.strided or t.is_nested:
+            layout = "nested" if t.is_nested else str(t.layout).replace("torch.", "")
+            raise CheckpointError(
+                f"{source}: {key} is a {layout} tensor; expected a dense tensor (convert it with "
+                ".to_dense())"
+            )
+        if t.device.type == "meta":
+            raise CheckpointError(f"{source}: {key} is a meta tensor (a shape without data)")
+        if t.is_quantized:
+            raise CheckpointError(f"{source}: {key} is a quantized tensor ({t.dtype}); expected float")
         if not t.is_floating_point():
             raise CheckpointError(f"{source}: {key} has dtype {t.dtype}, expected a float tensor")
         if tuple(t.shape) != shape:
@@ -244,7 +258,10 @@ def config_from_state_dict(sd: Any, kind: str, source: str = "state dict") -> Mo
 
 
 def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike[str]) -> None:
-    """Validate ``ckpt`` and write it atomically to ``path`` (parents are created)."""
+    """Validate ``ckpt`` and write it atomically to ``path`` (parents are created).
+
+    The bytes depend only on the checkpoint: identical runs give identical files.
+    """
     sd = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in ckpt.state_dict.items()}
     validate_state_dict(ckpt.config, sd, str(path))
     try:
@@ -258,26 +275,82 @@ def save_checkpoint(ckpt: Checkpoint, path: str | os.PathLike[str]) -> None:
         "meta": meta,
         "state_dict": sd,
     }
+    data = torch_save_bytes(payload)
     with atomic_file(path) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(data)
+
+
+def torch_save_bytes(obj: Any) -> bytes:
+    """``torch.save`` into memory: deterministic bytes (a file name would be stored in the zip)."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
 
 def torch_load(path: str | os.PathLike[str]) -> Any:
-    """``torch.load(weights_only=True)`` with every failure turned into CheckpointError."""
+    """``torch.load(weights_only=True)`` with every failure turned into CheckpointError.
+
+    Never unpickles arbitrary objects and prints nothing (torch's warnings are silenced).
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file")
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
+    unreadable = f"{path}: not a readable PyTorch file"
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError,
-            AttributeError, ImportError, IndexError, KeyError, TypeError) as exc:
+        with open(path, "rb") as f:
+            magic = f.read(2)
+        if not magic:
+            raise CheckpointError(f"{unreadable} (empty file, 0 bytes)")
+        if magic == b"PK":
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    names = zf.namelist()
+            except zipfile.BadZipFile:
+                raise CheckpointError(
+                    f"{unreadable} (truncated or damaged: the zip archive is incomplete; was the "
+                    "file cut short?)"
+                ) from None
+            if not any(n == "data.pkl" or n.endswith("/data.pkl") for n in names):
+                raise CheckpointError(f"{unreadable} (a zip archive without data.pkl)")
+        elif magic[0] != 0x80:
+            raise CheckpointError(f"{unreadable} (neither a zip archive nor a pickle)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
         text = str(exc).strip()
-        first = text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
-        raise CheckpointError(f"{path}: not a readable PyTorch file ({first})") from exc
+        if text.startswith("Weights only load failed"):
+            raise CheckpointError(
+                f"{unreadable} (it holds Python objects other than tensors and plain data, "
+                "which lstmgen never unpickles)"
+            ) from None
+        raise CheckpointError(f"{unreadable} ({_first_sentence(exc)})") from None
+    except (zipfile.BadZipFile, RuntimeError, EOFError, ValueError, AttributeError, ImportError,
+            IndexError, KeyError, TypeError, OverflowError) as exc:
+        raise CheckpointError(f"{unreadable} ({_first_sentence(exc)})") from None
+    except MemoryError:
+        raise CheckpointError(f"{path}: too large to load into memory") from None
     except OSError as exc:
-        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if exc.errno == errno.EINVAL:  # a record points past the end: torch seeks and fails
+            raise CheckpointError(f"{unreadable} (truncated or damaged)") from None
+        raise CheckpointError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0].split(". ")[0] if text else type(exc).__name__
+
+
+def is_checkpoint_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is a file lstmgen wrote with :func:`save_checkpoint` or a training
+    state (so an ``--out`` may replace it)."""
+    try:
+        obj = torch_load(path)
+    except CheckpointError:
+        return False
+    return isinstance(obj, dict) and obj.get("format") in (FORMAT, "lstmgen-train-state")
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> Checkpoint:

@@ -17,15 +17,17 @@ A run directory ``OUT`` holds ``config.json`` (run and model config), ``metrics.
 JSON object per epoch), ``last.pt`` and ``best.pt`` (lstmgen checkpoints) and ``state.pt``
 (model, optimizer, RNG and history; loadable with ``weights_only=True``) from which
 ``resume=True`` continues to the same weights, bit for bit on CPU, as an uninterrupted run.
-The directory is created when training starts and removed again if the first epoch fails.
+The directory (it may exist if empty) is created when training starts; if the first epoch
+fails, everything the run wrote is removed again, with any parent directories it created.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import math
-import shutil
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,8 +38,16 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import __version__
-from ._io import atomic_file
-from .checkpoint import Checkpoint, ModelConfig, build_module, save_checkpoint, torch_load
+from ._io import atomic_file, check_tree, make_dirs, remove_created_dirs
+from .checkpoint import (
+    Checkpoint,
+    ModelConfig,
+    build_module,
+    count_params,
+    save_checkpoint,
+    torch_load,
+    torch_save_bytes,
+)
 from .errors import CheckpointError, UsageError
 from .sparsity import group_lasso, iss_stats, zero_out
 
@@ -53,6 +63,13 @@ __all__ = [
 
 TASKS = ("default", "ptb")
 STATE_FORMAT = "lstmgen-train-state"
+#: Largest ``--seed`` (seeds are 0 .. 2**32 - 1, as for numpy's legacy generator).
+MAX_SEED = 2**32 - 1
+#: The files a run writes into its directory.
+RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "state.pt")
+
+_INT_FIELDS = ("embed", "epochs", "decay_after", "batch", "bptt", "seed")
+_FLOAT_FIELDS = ("dropout", "lr", "lr_decay", "clip", "iss_lambda", "zero_threshold")
 
 
 @dataclass(frozen=True)
@@ -124,6 +141,8 @@ class TrainConfig:
             raise bad(f"--iss-lambda must be >= 0, got {self.iss_lambda}")
         if not (self.zero_threshold >= 0 and math.isfinite(self.zero_threshold)):
             raise bad(f"--zero-threshold must be >= 0, got {self.zero_threshold}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise bad(f"--seed must be between 0 and {MAX_SEED} (2**32 - 1), got {self.seed}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise bad(f"--max-tokens must be >= 1, got {self.max_tokens}")
         if self.tied:
@@ -141,9 +160,42 @@ class TrainConfig:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
-        """Inverse of :meth:`to_dict`."""
+    def from_dict(cls, d: Any, source: str = "train config") -> TrainConfig:
+        """Inverse of :meth:`to_dict`; checks every key and type (CheckpointError naming
+        ``source`` and the field), not the values (see :meth:`validate`)."""
+
+        def bad(msg: str) -> CheckpointError:
+            return CheckpointError(f"{source}: {msg}")
+
+        if not isinstance(d, dict):
+            raise bad(f"must be a JSON object, got {type(d).__name__}")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(str(k) for k in d if k not in names)
+        if unknown:
+            raise bad(f"unknown key(s) {', '.join(unknown)}")
+        for key in ("task", "hidden"):
+            if key not in d:
+                raise bad(f"missing key {key}")
         d = dict(d)
+        for key, v in d.items():
+            if key in _INT_FIELDS or (key == "max_tokens" and v is not None):
+                ok = isinstance(v, int) and not isinstance(v, bool)
+                want = "an integer"
+            elif key in _FLOAT_FIELDS or (key == "init_scale" and v is not None):
+                ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+                want = "a number"
+            elif key in ("task", "optimizer") or (key == "data" and v is not None):
+                ok, want = isinstance(v, str), "a string"
+            elif key == "tied":
+                ok, want = isinstance(v, bool), "true or false"
+            elif key == "hidden":
+                ok = isinstance(v, (list, tuple)) and all(
+                    isinstance(h, int) and not isinstance(h, bool) for h in v)
+                want = "a list of integers"
+            else:
+                ok, want = True, ""
+            if not ok:
+                raise bad(f"{key} must be {want}, got {v!r}")
         d["hidden"] = tuple(d["hidden"])
         return cls(**d)
 
@@ -369,14 +421,150 @@ def _checkpoint(model: nn.Module, task, cfg: TrainConfig, epoch: int, metrics: d
     return Checkpoint(config=task.model_config, state_dict=sd, meta=meta)
 
 
-def _load_state(out: Path) -> dict[str, Any]:
+def _load_state(out: Path) -> tuple[dict[str, Any], TrainConfig]:
+    """Read and check ``out/state.pt``: every field a resume uses, with the stored config."""
     path = out / "state.pt"
     if not path.is_file():
         raise UsageError(f"--resume: {path} not found (not an lstmgen training directory?)")
     state = torch_load(path)
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
         raise CheckpointError(f"{path}: not an lstmgen training state")
-    return state
+
+    def bad(msg: str) -> CheckpointError:
+        return CheckpointError(f"{path}: {msg}")
+
+    if state.get("version") != 1:
+        raise bad(f"unsupported training-state version {state.get('version')!r} (expected 1)")
+    for key in ("epoch", "model", "optimizer", "rng", "history", "best_score", "train_config"):
+        if key not in state:
+            raise bad(f"missing key {key!r}")
+    epoch = state["epoch"]
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        raise bad(f"epoch must be a whole number >= 0, got {epoch!r}")
+    try:
+        raw_cfg = json.loads(state["train_config"])
+    except (TypeError, ValueError):
+        raise bad("train_config is not a JSON string") from None
+    cfg = TrainConfig.from_dict(raw_cfg, f"{path}: train_config")
+    try:
+        cfg.validate()
+    except UsageError as exc:
+        raise bad(f"train_config: {exc}") from None
+    try:
+        history = json.loads(state["history"])
+    except (TypeError, ValueError):
+        raise bad("history is not a JSON string") from None
+    if not isinstance(history, list) or not all(isinstance(m, dict) for m in history):
+        raise bad("history must be a JSON list of objects")
+    if len(history) != epoch:
+        raise bad(f"history holds {len(history)} epoch(s) but epoch is {epoch}")
+    best = state["best_score"]
+    if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))
+                             or not math.isfinite(best)):
+        raise bad(f"best_score must be a finite number or None, got {best!r}")
+    model = state["model"]
+    if not isinstance(model, dict) or not all(isinstance(v, torch.Tensor) for v in model.values()):
+        raise bad("model must be a dict of tensors")
+    for k, v in model.items():
+        if v.layout != torch.strided or v.device.type == "meta" or not v.is_floating_point():
+            raise bad(f"model {k} is not a dense float tensor")
+        if not bool(torch.isfinite(v).all()):
+            raise bad(f"model {k} contains NaN or Inf values")
+    if not isinstance(state["optimizer"], dict):
+        raise bad("optimizer must be a dict")
+    rng = state["rng"]
+    if not isinstance(rng, torch.Tensor) or rng.dtype != torch.uint8 or rng.dim() != 1:
+        raise bad("rng must be a 1-D uint8 tensor (torch.get_rng_state())")
+    return state, cfg
+
+
+def _restore(model: nn.Module, opt: torch.optim.Optimizer, state: dict[str, Any], path: Path,
+             dev: torch.device) -> None:
+    """Load a checked state into ``model`` and ``opt`` and restore the RNG (CheckpointError on
+    any mismatch with the run's config)."""
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = " ".join(line.strip() for line in first[1:3]) if len(first) > 1 else first[0]
+        raise CheckpointError(
+            f"{path}: the model weights do not match the run's config ({detail})"
+        ) from None
+    try:
+        opt.load_state_dict(state["optimizer"])
+    except (RuntimeError, KeyError, TypeError, ValueError, IndexError) as exc:
+        text = str(exc).strip().splitlines()
+        raise CheckpointError(
+            f"{path}: the optimizer state does not match the run's config "
+            f"({text[0] if text else type(exc).__name__})"
+        ) from None
+    try:
+        torch.set_rng_state(state["rng"])
+        if dev.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"])
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: cannot restore the random state ({exc})") from None
+
+
+def _memory_needed(config: ModelConfig, cfg: TrainConfig, steps: int) -> tuple[int, int]:
+    """Rough bytes of memory a run needs and its parameter count: float32 weights, gradients
+    and optimizer state (Adam: two more copies), plus the activations of one batch."""
+    params = count_params(config)
+    copies = 4 if cfg.optimizer == "adam" else 2
+    width = sum(config.hidden) * 4 * 3 + config.n_out * 3
+    activations = cfg.batch * steps * width
+    return (params * copies + activations) * 4, params
+
+
+def _memory_available(dev: torch.device) -> int | None:
+    """Total memory of the device (bytes), or None when unknown."""
+    try:
+        if dev.type == "cuda":
+            return int(torch.cuda.get_device_properties(dev).total_memory)
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return None
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.1f} GiB" if n >= 2**30 else f"{n / 2**20:.0f} MiB"
+
+
+def _check_memory(task: Any, cfg: TrainConfig, dev: torch.device) -> None:
+    steps = 8 if cfg.task == "default" else cfg.bptt
+    need, params = _memory_needed(task.model_config, cfg, steps)
+    have = _memory_available(dev)
+    if have is not None and need > have:
+        raise UsageError(
+            f"--hidden {','.join(map(str, cfg.hidden))}: the model has {params:,} parameters; "
+            f"training needs about {_gib(need)} (weights, gradients, {cfg.optimizer} state, "
+            f"activations) but this machine has {_gib(have)} of memory"
+            + (" on the GPU" if dev.type == "cuda" else "")
+        )
+
+
+def _nonfinite(obj: Any) -> bool:
+    if isinstance(obj, float):
+        return not math.isfinite(obj)
+    if isinstance(obj, dict):
+        return any(_nonfinite(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return any(_nonfinite(v) for v in obj)
+    return False
+
+
+def _divergence(model: nn.Module, metrics: dict[str, Any], stats: dict[str, Any]) -> str | None:
+    """What became NaN/Inf in this epoch, or None when everything is finite."""
+    bad = [k for k, v in metrics.items() if isinstance(v, float) and not math.isfinite(v)]
+    if bad:
+        return f"the {'/'.join(bad)} became NaN/Inf"
+    if any(not bool(torch.isfinite(p).all()) for p in model.parameters()):
+        return "the weights became NaN/Inf"
+    if _nonfinite(stats):
+        loss = next((v for k, v in metrics.items() if k.endswith(("loss", "ppl"))), None)
+        at = f"the loss reached {loss:.3g} and " if isinstance(loss, float) else ""
+        return f"{at}the weights overflow float32 (their group norms are Inf)"
+    return None
 
 
 def train(
@@ -405,15 +593,32 @@ def train(
     if resume:
         if out_path is None:
             raise UsageError("--resume needs --out DIR of an earlier run")
-        state = _load_state(out_path)
-        cfg = TrainConfig.from_dict(json.loads(state["train_config"]))
+        state, cfg = _load_state(out_path)
+        done = state["epoch"]
+        if epochs is not None and epochs < done:
+            raise UsageError(
+                f"--epochs {epochs} is below the {done} epoch(s) {out_path} has already trained; "
+                f"give --epochs above {done} to extend the run"
+            )
     if cfg is None:
         raise UsageError("train() needs a TrainConfig unless resume=True")
     if epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=epochs)
     cfg.validate()
-    if out_path is not None and not resume and out_path.exists():
-        raise UsageError(f"--out {out_path} already exists (use --resume to continue it)")
+    if out_path is not None and not resume:
+        if out_path.is_dir():
+            try:
+                empty = not any(out_path.iterdir())
+            except OSError as exc:
+                raise UsageError(f"--out {out_path}: cannot read: {exc.strerror}") from None
+            if not empty:
+                raise UsageError(
+                    f"--out {out_path} already exists and is not empty (use --resume to continue "
+                    "a run)"
+                )
+        elif os.path.lexists(out_path):
+            raise UsageError(f"--out {out_path} already exists and is not a directory")
+        check_tree(out_path, [])
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be >= 1, got {threads}")
     if threads is None and cfg.task == "default":
@@ -442,6 +647,7 @@ def _run(
 
 
     task = _make_task(cfg)
+    _check_memory(task, cfg, dev)
     torch.manual_seed(cfg.seed)
     model = build_module(task.model_config)
     if cfg.init_scale is not None:
@@ -455,23 +661,20 @@ def _run(
     best_score: float | None = None
     best_ckpt: Checkpoint | None = None
     if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"])
-        if dev.type == "cuda" and state.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(state["cuda_rng"])
+        assert out_path is not None
+        _restore(model, opt, state, out_path / "state.pt", dev)
         history = json.loads(state["history"])
         start = int(state["epoch"])
         best_score = state["best_score"]
-        if out_path is not None and (out_path / "best.pt").is_file():
+        if (out_path / "best.pt").is_file():
             from .checkpoint import load_checkpoint
 
             best_ckpt = load_checkpoint(out_path / "best.pt")
 
-    created = False
+    created: list[Path] = []  # directories this run created
+    fresh = out_path is not None and not resume  # remove what it wrote if epoch 1 fails
     if out_path is not None and not resume:
-        out_path.mkdir(parents=True)
-        created = True
+        created = make_dirs(out_path)
     try:
         if out_path is not None:
             with atomic_file(out_path / "config.json") as tmp:
@@ -495,8 +698,14 @@ def _run(
             stats = iss_stats(model)
             metrics["removable_units"] = stats["outgoing_zero_units"]
             metrics["seconds"] = round(time.perf_counter() - t0, 3)
-            if not all(math.isfinite(v) for v in metrics.values() if isinstance(v, float)):
-                raise UsageError(f"training diverged in epoch {epoch + 1} (non-finite loss); lower --lr")
+            what = _divergence(model, metrics, stats)
+            if what is not None:
+                kept = (f"; {out_path} keeps epoch {epoch}" if out_path is not None and not fresh
+                        else "")
+                raise UsageError(
+                    f"training diverged in epoch {epoch + 1}: {what}; lower --lr "
+                    f"(now {cfg.lr:g}){kept}"
+                )
             history.append(metrics)
             if progress:
                 tqdm.write(json.dumps(metrics))
@@ -510,10 +719,14 @@ def _run(
             if out_path is not None:
                 _write_epoch(out_path, model, opt, cfg, dev, epoch + 1, history, best_score, ckpt,
                              improved)
-            created = False  # one complete epoch on disk: keep the directory from now on
+            fresh = False  # one complete epoch on disk: keep the directory from now on
+            created = []
     except BaseException:
-        if created and out_path is not None:
-            shutil.rmtree(out_path, ignore_errors=True)
+        if fresh and out_path is not None:
+            for name in RUN_FILES:
+                with contextlib.suppress(OSError):
+                    (out_path / name).unlink()
+            remove_created_dirs(created)
         raise
     if ckpt is None:  # resumed a run that was already complete
         ckpt = _checkpoint(model, task, cfg, start, history[-1] if history else {})
@@ -539,8 +752,9 @@ def _write_epoch(out: Path, model, opt, cfg, dev, epoch, history, best_score, ck
         "best_score": best_score,
         "train_config": json.dumps(cfg.to_dict()),
     }
+    data = torch_save_bytes(state)
     with atomic_file(out / "state.pt") as tmp:
-        torch.save(state, tmp)
+        tmp.write_bytes(data)
 
 
 def train_default(

@@ -125,3 +125,44 @@ def test_infer_config_and_macs():
                                   "total": 112 + 48 + 10}
     with pytest.raises(CheckpointError, match="no LSTM layers"):
         config_from_state_dict({"head.weight": torch.zeros(1, 1)}, "classifier")
+
+
+def test_checkpoint_bytes_are_deterministic(tmp_path):
+    ckpt = _ckpt(CLS)
+    save_checkpoint(ckpt, tmp_path / "a.pt")
+    save_checkpoint(ckpt, tmp_path / "sub" / "other_name.pt")
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "sub" / "other_name.pt").read_bytes()
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda t: t.to_sparse(), "sparse_coo tensor"),
+        (lambda t: t.to_sparse_csr(), "sparse_csr tensor"),
+        (lambda t: torch.empty(t.shape, device="meta"), "meta tensor"),
+        (lambda t: t.to(torch.complex64), "complex64"),
+    ],
+)
+@pytest.mark.filterwarnings("ignore:Sparse CSR tensor support is in beta")
+def test_unusual_tensors_are_refused(tmp_path, make, match):
+    path = tmp_path / "odd.pt"
+    torch.save(_with_sd(head__weight=make(torch.zeros(5, 2))), path)
+    with pytest.raises(CheckpointError, match=f"odd.pt: head.weight .*{match}"):
+        load_checkpoint(path)
+
+
+def test_truncated_and_foreign_files_get_clear_messages(tmp_path, capfd):
+    import pickle
+
+    save_checkpoint(_ckpt(CLS), tmp_path / "ok.pt")
+    data = (tmp_path / "ok.pt").read_bytes()
+    for n in (0, 1, 10, 100, len(data) // 2, len(data) - 10):
+        (tmp_path / "cut.pt").write_bytes(data[:n])
+        with pytest.raises(CheckpointError, match="cut.pt: not a readable PyTorch file") as info:
+            load_checkpoint(tmp_path / "cut.pt")
+        assert "Invalid argument" not in str(info.value) and "\n" not in str(info.value)
+    (tmp_path / "raw.pkl").write_bytes(pickle.dumps({"a": {1, 2}}, protocol=4))
+    capfd.readouterr()
+    with pytest.raises(CheckpointError, match="raw.pkl: .*Python objects"):
+        load_checkpoint(tmp_path / "raw.pkl")
+    assert capfd.readouterr() == ("", "")  # torch's warning is silenced

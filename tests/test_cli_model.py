@@ -168,3 +168,85 @@ def test_info_dispatches_ir_files(tmp_path):
     assert info["name"] == "tiny" and info["hidden"] == [5, 3]
     text = _run("info", tmp_path / "m.lstmir")
     assert text.exit_code == 0 and "model 'tiny'" in text.stdout
+
+
+def _odd_sd(kind):
+    sd = _plain_sd()
+    if kind == "sparse":
+        sd["head.weight"] = sd["head.weight"].to_sparse()
+    else:
+        sd["head.weight"] = torch.empty(3, 6, device="meta")
+    return sd
+
+
+@pytest.mark.parametrize("kind", ["sparse", "meta"])
+def test_sparse_and_meta_tensors(tmp_path, kind):
+    from lstmgen.checkpoint import ModelConfig
+
+    torch.save(_odd_sd(kind), tmp_path / "sd.pt")
+    cfg = ModelConfig(kind="classifier", n_in=5, hidden=(6, 6), n_out=3)
+    torch.save({"format": "lstmgen-checkpoint", "version": 1, "config": cfg.to_dict(),
+                "meta": "{}", "state_dict": _odd_sd(kind)}, tmp_path / "ck.pt")
+    want = "sparse_coo tensor" if kind == "sparse" else "meta tensor"
+    _fails(_run("import", tmp_path / "sd.pt", "--kind", "classifier", "--out", tmp_path / "o.pt"),
+           want)
+    _fails(_run("info", tmp_path / "ck.pt"), want)
+    _fails(_run("prune", tmp_path / "ck.pt", "--out", tmp_path / "o.pt"), want)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ck.pt", "sd.pt"]
+
+
+def test_outputs_never_replace_inputs_or_user_files(tmp_path):
+    torch.save(_plain_sd(), tmp_path / "sd.pt")
+    assert _run("import", tmp_path / "sd.pt", "--kind", "classifier",
+                "--out", tmp_path / "m.pt").exit_code == 0
+    (tmp_path / "notes.txt").write_text("mine\n")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    _fails(_run("import", tmp_path / "sd.pt", "--kind", "classifier", "--out", tmp_path / "sd.pt"),
+           "never writes over its own input")
+    _fails(_run("prune", tmp_path / "m.pt", "--out", tmp_path / "m.pt"), "own input")
+    _fails(_run("prune", tmp_path / "m.pt", "--out", tmp_path / "notes.txt"), "use --force")
+    _fails(_run("prune", tmp_path / "m.pt", "--out", tmp_path), "is a directory")
+    _fails(_run("prune", tmp_path / "m.pt", "--out", tmp_path / "notes.txt" / "x.pt"),
+           "is a file, but a directory")
+    _fails(_run("prune", tmp_path / "m.pt", "--out", tmp_path / "o.pt", "--tol", "-1"), "--tol")
+    _fails(_run("prune", tmp_path / "m.pt", "--out", tmp_path / "o.pt", "--tol", "nan"), "--tol")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    # lstmgen's own checkpoint may be replaced; a user file only with --force
+    assert _run("import", tmp_path / "sd.pt", "--kind", "classifier",
+                "--out", tmp_path / "m.pt").exit_code == 0
+    assert _run("prune", tmp_path / "m.pt", "--out", tmp_path / "notes.txt",
+                "--force").exit_code == 0
+    assert load_checkpoint(tmp_path / "notes.txt").config.hidden == (6, 6)
+
+
+def test_info_json_is_strict_json(tmp_path):
+    from lstmgen.checkpoint import ModelConfig, build_module
+
+    cfg = ModelConfig(kind="classifier", n_in=5, hidden=(6,), n_out=3)
+    sd = build_module(cfg).state_dict()
+    torch.save({"format": "lstmgen-checkpoint", "version": 1, "config": cfg.to_dict(),
+                "meta": '{"metrics": {"valid_ppl": NaN, "x": Infinity}}', "state_dict": sd},
+               tmp_path / "m.pt")
+    res = _run("info", tmp_path / "m.pt", "--json")
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout, parse_constant=lambda c: pytest.fail(f"bare {c}"))
+    assert d["meta"]["metrics"] == {"valid_ppl": None, "x": None}
+
+
+def test_train_resume_messages(tmp_path):
+    out = tmp_path / "run"
+    assert _run("train", "--hidden", "4", "--epochs", "1", "--quiet", "--out", out).exit_code == 0
+    _fails(_run("train", "--out", out, "--resume", "--epochs", "0", "--quiet"), "below the 1 epoch")
+    res = _run("train", "--out", out, "--resume", "--quiet")
+    assert res.exit_code == 0 and "nothing to do" in res.stdout, res.output
+    (out / "best.pt").unlink()
+    res = _run("train", "--out", out, "--resume", "--epochs", "2", "--quiet")
+    assert res.exit_code == 0, res.output
+    if not (out / "best.pt").exists():
+        assert "best.pt" not in res.stdout.replace("no best.pt", "")
+    else:
+        assert f"best: {out / 'best.pt'}" in res.stdout
+    _fails(_run("train", "--seed", str(2**70), "--quiet", "--out", tmp_path / "r2"), "--seed")
+    _fails(_run("train", "--lr", "1e30", "--hidden", "4", "--quiet",
+                "--out", tmp_path / "a" / "b"), "diverged in epoch 1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -16,7 +16,11 @@ def test_demo_pipeline_is_bit_exact_on_cpu_and_cortex_m4(tmp_path):
     for tool in ("gcc", "valgrind", "arm-none-eabi-gcc", "qemu-system-arm"):
         require_tool(tool)
     out = tmp_path / "demo"
+    out.mkdir()
+    (out / "notes.txt").write_text("the user's notes\n")  # written beside, never replaced
     summary = run_demo(out, epochs=6, iss_lambda=3e-3, progress=False)
+    assert (out / "notes.txt").read_text() == "the user's notes\n"
+    assert (out / ".lstmgen-manifest.json").is_file()
     assert summary["ok"]
     assert set(summary["rows"]) == {f"digits_{t}_w{w}" for t in ("dense", "compact") for w in (16, 8)}
     for name, row in summary["rows"].items():

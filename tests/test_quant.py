@@ -208,3 +208,81 @@ def test_info_of_a_damaged_ir_names_the_ir_problem(tmp_path):
     bad.write_bytes(data[:100])
     res = CliRunner().invoke(main, ["info", str(bad)])
     assert res.exit_code == 2 and "IR" in res.output and "PyTorch" not in res.output
+
+
+def _calib_files(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.random((3, 8, 8))
+    cases = {
+        "text.npy": (np.array([[["a"] * 8] * 8] * 3), "not numeric"),
+        "complex.npy": (x.astype(complex), "complex"),
+        "bool.npy": (x > 0.5, "bool"),
+        "no_steps.npy": (np.zeros((3, 0, 8)), "0 time steps"),
+        "no_sequences.npy": (np.zeros((0, 8, 8)), "0 sequences"),
+        "huge.npy": (x * 1e30, "input (calibration data)"),
+        "two_dims.npy": (x[0], "3 dimensions"),
+    }
+    for name, (arr, _) in cases.items():
+        np.save(tmp_path / name, arr)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    (tmp_path / "random.npy").write_bytes(bytes(range(200)))
+    return {**{k: m for k, (_, m) in cases.items()}, "empty.npy": "0 bytes",
+            "random.npy": "not a .npy file"}
+
+
+def test_quantize_cli_refuses_meaningless_calibration(digits_checkpoint_file, tmp_path):
+    out = tmp_path / "m.lstmir"
+    for name, msg in _calib_files(tmp_path).items():
+        res = CliRunner().invoke(main, ["quantize", str(digits_checkpoint_file), "--out", str(out),
+                                        "--calib", str(tmp_path / name)])
+        assert res.exit_code == 2, (name, res.output)
+        lines = res.stderr.strip().splitlines()
+        assert len(lines) == 1 and msg in lines[0] and name in lines[0], (name, lines)
+        assert "allow_pickle" not in lines[0]
+        assert not out.exists()
+
+
+def test_lm_calibration_checks():
+    from lstmgen.commands.quantize import check_calibration
+    from lstmgen.errors import DataError
+
+    ids = np.arange(12).reshape(3, 4) % 5
+    assert check_calibration("lm", ids, vocab=5).dtype == np.int64
+    for arr, msg in ((np.zeros((0, 4), np.int64), "0 sequences"),
+                     (np.zeros((3, 0), np.int64), "0 time steps"),
+                     (ids.astype(float), "token ids"),
+                     (ids + 5, "0..4"),
+                     (ids[0], "2 dimensions")):
+        with pytest.raises(DataError, match=msg):
+            check_calibration("lm", arr, vocab=5)
+
+
+def test_quantize_cli_output_safety(digits_checkpoint_file, tmp_path):
+    ckpt = tmp_path / "digits.pt"
+    ckpt.write_bytes(digits_checkpoint_file.read_bytes())
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / "file").write_text("x")
+    cases = [
+        (str(ckpt), "never writes over its own input"),
+        (str(tmp_path / "adir"), "is a directory"),
+        (str(tmp_path / "notes.txt"), "use --force"),
+        (str(tmp_path / "file" / "m.lstmir"), "is a file, but a directory"),
+    ]
+    before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    for out, msg in cases:
+        res = CliRunner().invoke(main, ["quantize", str(ckpt), "--out", out, "--task", "default"])
+        assert res.exit_code == 2 and msg in res.stderr, (out, res.output)
+        assert len(res.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "digits.pt", "file", "notes.txt"]
+    res = CliRunner().invoke(main, ["quantize", str(ckpt), "--out", str(tmp_path / "notes.txt"),
+                                    "--task", "default", "--force"])
+    assert res.exit_code == 0 and ir.is_ir_file(tmp_path / "notes.txt")
+
+
+def test_model_name_limit_is_named():
+    _, _, net = _torch_net(3, 3, 4, 1, 2)
+    with pytest.raises(UsageError, match="40 characters; the limit is 32"):
+        quantize_net(net, np.zeros((2, 3, 3)), name="a" * 40)
+    assert quantize_net(net, np.zeros((2, 3, 3)), name="a" * 32).name == "a" * 32

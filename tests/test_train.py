@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from lstmgen.checkpoint import load_checkpoint
-from lstmgen.errors import DataError, UsageError
+from lstmgen.errors import CheckpointError, DataError, UsageError
 from lstmgen.train import default_config, train
 
 PTB_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
@@ -87,3 +87,117 @@ def test_ptb_smoke(tmp_path):
                          max_tokens=20000, iss_lambda=1e-3)
     result = train(cfg, tmp_path / "run", progress=False)
     assert result.history[0]["valid_ppl"] < 10000
+
+
+def _tiny_cfg(**kw):
+    base = {"hidden": (4,), "epochs": 1}
+    base.update(kw)
+    return default_config("default", **base)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A one-epoch run directory of a 4-unit digits classifier (copy it before changing it)."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(_tiny_cfg(), out, progress=False)
+    finally:
+        torch.set_num_threads(n)
+    return out
+
+
+def _copy_run(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_seed_range():
+    assert _tiny_cfg(seed=2**32 - 1).seed == 2**32 - 1
+    for seed in (-1, 2**32, 2**70):
+        with pytest.raises(UsageError, match="--seed must be between 0 and 4294967295"):
+            _tiny_cfg(seed=seed)
+
+
+def test_divergence_names_the_epoch_and_leaves_no_directories(tmp_path):
+    with pytest.raises(UsageError, match=r"diverged in epoch 1: .*(NaN|Inf).*lower --lr"):
+        train(_tiny_cfg(lr=1e30), tmp_path / "a" / "b" / "run", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_empty_directory_is_used_and_kept(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    with pytest.raises(UsageError, match="diverged"):
+        train(_tiny_cfg(lr=1e30), out, progress=False)
+    assert out.is_dir() and list(out.iterdir()) == []
+    train(_tiny_cfg(), out, progress=False)
+    assert {p.name for p in out.iterdir()} == {"config.json", "metrics.jsonl", "last.pt", "best.pt",
+                                               "state.pt"}
+    with pytest.raises(UsageError, match="not empty"):
+        train(_tiny_cfg(), out, progress=False)
+
+
+def test_memory_is_estimated_before_allocating(tmp_path):
+    with pytest.raises(UsageError, match=r"--hidden 200000: the model has 160,010,000,010 "
+                                         r"parameters; training needs about .* GiB"):
+        train(_tiny_cfg(hidden=(200000,)), tmp_path / "run", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_resume_refuses_fewer_epochs_and_reports_a_complete_run(tiny_run, tmp_path):
+    run = _copy_run(tiny_run, tmp_path / "run")
+    before = _files(run)
+    with pytest.raises(UsageError, match="--epochs 0 is below the 1 epoch"):
+        train(None, run, resume=True, progress=False, epochs=0)
+    again = train(None, run, resume=True, progress=False)  # complete: nothing to do
+    assert len(again.history) == 1
+    assert _files(run) == before
+
+
+def _edit_state(run: Path, **changes) -> None:
+    state = torch.load(run / "state.pt", weights_only=True)
+    for key, value in changes.items():
+        state[key] = value(state) if callable(value) else value
+    torch.save(state, run / "state.pt")
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"train_config": lambda s: s["train_config"].replace('"hidden": [4]', '"hidden": [5]')},
+         "model weights do not match the run's config"),
+        ({"train_config": "{not json"}, "train_config is not a JSON string"),
+        ({"train_config": '{"task": "default", "hidden": [4], "colour": 1}'}, "unknown key"),
+        ({"train_config": lambda s: s["train_config"].replace('"lr": 0.01', '"lr": "fast"')},
+         "lr must be a number"),
+        ({"epoch": "one"}, "epoch must be a whole number"),
+        ({"epoch": 1.5}, "epoch must be a whole number"),
+        ({"epoch": 3}, "history holds 1 epoch"),
+        ({"history": "[}"}, "history is not a JSON string"),
+        ({"best_score": "x"}, "best_score"),
+        ({"rng": torch.zeros(3)}, "rng must be"),
+        ({"model": lambda s: {**s["model"], "lstm.weight_hh_l0": torch.zeros(16, 5)}},
+         "model weights do not match"),
+        ({"model": lambda s: {**s["model"], "head.bias": torch.full((10,), float("nan"))}},
+         "NaN"),
+        ({"optimizer": lambda s: {**s["optimizer"], "param_groups": []}},
+         "optimizer state does not match"),
+        ({"format": "other"}, "not an lstmgen training state"),
+    ],
+)
+def test_hand_edited_state_is_refused(tiny_run, tmp_path, changes, match):
+    run = _copy_run(tiny_run, tmp_path / "run")
+    _edit_state(run, **changes)
+    before = _files(run)
+    with pytest.raises(CheckpointError, match=match) as info:
+        train(None, run, resume=True, progress=False, epochs=2)
+    assert "state.pt" in str(info.value) and "\n" not in str(info.value)
+    assert _files(run) == before

@@ -7,6 +7,8 @@ against the golden model → measure (callgrind instructions, library size) → 
 from __future__ import annotations
 
 import json
+import math
+import os
 import shutil
 from pathlib import Path
 
@@ -14,9 +16,9 @@ import click
 import numpy as np
 
 from .. import ir
-from .._io import atomic_dir
+from .._io import MANIFEST, atomic_dir, check_tree
 from ..cli import main
-from ..errors import ToolError, UsageError
+from ..errors import OutputError, ToolError, UsageError
 
 __all__ = ["run_demo"]
 
@@ -74,11 +76,62 @@ def _measure_mcu(model: ir.Model, codes: np.ndarray, work: Path) -> dict:
     }
 
 
+#: Names of the demo's model variants (one IR and one C folder each).
+VARIANTS = tuple(f"digits_{tag}_w{w}" for tag in ("dense", "compact") for w in (16, 8))
+
+
+def _demo_names(out: Path) -> list[str]:
+    """Files the demo will write into ``out``, as far as known before it runs: its fixed files
+    and every file already in its C folders (they will be regenerated)."""
+    from ..train import RUN_FILES
+
+    names = ["summary.json", "summary.txt", "model.pt", "model_compact.pt"]
+    names += [f"train/{n}" for n in RUN_FILES] + [f"{v}.lstmir" for v in VARIANTS]
+    for v in VARIANTS:
+        folder = out / "c" / v
+        if folder.is_dir():
+            for p in sorted(folder.rglob("*")):
+                rel = p.relative_to(out).as_posix()
+                if p.name != MANIFEST and (p.is_file() or p.is_symlink()):
+                    names.append(rel)
+    return names
+
+
+#: About what the demo writes into --out (1.2 MiB measured for the default sizes), with margin.
+DEMO_BYTES = 4 << 20
+
+
+def _check_space(out: Path) -> None:
+    """Refuse before a two-minute run whose files would not fit on the disk of ``out``."""
+    d = out
+    while not d.exists() and d != d.parent:
+        d = d.parent
+    try:
+        st = os.statvfs(d)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    if free < DEMO_BYTES:
+        raise OutputError(f"{d}: not enough free space for the demo's files (about "
+                          f"{DEMO_BYTES >> 20} MiB needed, {free >> 10} KiB free)")
+
+
 def run_demo(out: Path, *, epochs: int = DEMO_EPOCHS, iss_lambda: float = DEMO_LAMBDA,
-             hidden: tuple[int, ...] = DEMO_HIDDEN, seed: int = 0, progress: bool = True) -> dict:
-    """Run the demo into ``out`` (replaced whole, only once every stage has finished); return
-    the summary (also written to ``out/summary.json``)."""
-    with atomic_dir(out) as tmp:
+             hidden: tuple[int, ...] = DEMO_HIDDEN, seed: int = 0, progress: bool = True,
+             force: bool = False) -> dict:
+    """Run the demo and write its files into directory ``out``; return the summary (also
+    written to ``out/summary.json``).
+
+    Every stage runs in a temporary directory; only once all have finished are the files
+    written into ``out`` (created if missing), file by file. Files already there are left alone
+    unless the demo wrote them earlier (see :func:`lstmgen._io.write_tree`; ``force`` replaces
+    user files of the same names). A file at ``out``, or a user file the demo would replace, is
+    refused before anything runs.
+    """
+    out = Path(out)
+    check_tree(out, _demo_names(out), force=force)
+    _check_space(out)
+    with atomic_dir(out, force=force) as tmp:
         return _run_demo(tmp, epochs=epochs, iss_lambda=iss_lambda, hidden=hidden, seed=seed,
                          progress=progress)
 
@@ -115,6 +168,7 @@ def _run_demo(out: Path, *, epochs: int, iss_lambda: float, hidden: tuple[int, .
     for tag, ck in (("dense", ckpt), ("compact", small)):
         for wbits in (16, 8):
             name = f"digits_{tag}_w{wbits}"
+            assert name in VARIANTS
             model, figures = quantize_checkpoint(ck, data, QuantOptions(weight_bits=wbits), name,
                                                  source=f"lstmgen demo ({tag})")
             ir.save(model, out / f"{name}.lstmir")
@@ -187,12 +241,22 @@ def _num(v) -> str:
 @click.option("--iss-lambda", type=float, default=DEMO_LAMBDA, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def demo_cmd(out: Path, epochs: int, iss_lambda: float, seed: int, quiet: bool) -> None:
-    """Train, prune, quantize, generate C and verify it bit-exact, on the embedded digits data."""
+@click.option("--force", is_flag=True,
+              help="Replace files in --out of the same names even if lstmgen did not write them.")
+def demo_cmd(out: Path, epochs: int, iss_lambda: float, seed: int, quiet: bool,
+             force: bool) -> None:
+    """Train, prune, quantize, generate C and verify it bit-exact, on the embedded digits data.
+
+    Writes into directory --out (created if missing); files already there are kept unless an
+    earlier demo wrote them.
+    """
     if epochs < 1:
         raise UsageError("--epochs must be at least 1")
-    if not iss_lambda >= 0:
-        raise UsageError("--iss-lambda must be >= 0")
-    summary = run_demo(out, epochs=epochs, iss_lambda=iss_lambda, seed=seed, progress=not quiet)
+    if not (iss_lambda >= 0 and math.isfinite(iss_lambda)):
+        raise UsageError("--iss-lambda must be a number >= 0")
+    if not 0 <= seed <= 2**32 - 1:
+        raise UsageError(f"--seed must be between 0 and {2**32 - 1}, got {seed}")
+    summary = run_demo(out, epochs=epochs, iss_lambda=iss_lambda, seed=seed, progress=not quiet,
+                       force=force)
     if not summary["ok"]:
         raise SystemExit(1)

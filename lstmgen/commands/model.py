@@ -7,17 +7,20 @@ code 2) and leaves no partial output behind.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import click
 import torch
 
+from .._io import check_output_file, json_dumps
 from ..checkpoint import (
     Checkpoint,
     build_module,
     config_from_state_dict,
     count_params,
+    is_checkpoint_file,
     load_checkpoint,
     macs_per_step,
     save_checkpoint,
@@ -105,6 +108,8 @@ def train(ctx: click.Context, **opts: Any) -> None:
                 "clip", "batch", "bptt", "init_scale", "optimizer", "iss_lambda", "zero_threshold",
                 "seed", "max_tokens")
         cfg = default_config(opts["task"], hidden=hidden, **{k: opts[k] for k in keys})
+    out = Path(opts["out"])
+    done_before = len(_history(out)) if opts["resume"] else 0
     result = run_train(
         cfg, opts["out"], resume=opts["resume"], device=opts["device"],
         progress=not opts["quiet"], epochs=opts["epochs"] if opts["resume"] else None,
@@ -112,19 +117,37 @@ def train(ctx: click.Context, **opts: Any) -> None:
     )
     last = result.history[-1] if result.history else {}
     shown = {k: v for k, v in last.items() if k.endswith(("acc", "ppl")) or k == "removable_units"}
+    best = out / "best.pt"
+    best_text = f"best: {best}" if best.is_file() else "no best.pt in the run directory"
+    if opts["resume"] and len(result.history) == done_before:
+        click.echo(
+            f"nothing to do: {out} has already trained {done_before} epoch(s) "
+            f"(give --epochs above {done_before} to extend it); {out / 'last.pt'} ({best_text})"
+        )
+        return
     click.echo(
-        f"trained {len(result.history)} epoch(s) -> {Path(opts['out']) / 'last.pt'} "
-        f"(best: {Path(opts['out']) / 'best.pt'}) {json.dumps(shown)}"
+        f"trained {len(result.history)} epoch(s) -> {out / 'last.pt'} "
+        f"({best_text}) {json_dumps(shown)}"
     )
+
+
+def _history(out: Path) -> list:
+    """The metrics lines of a run directory (empty when unreadable: train() reports why)."""
+    try:
+        return (out / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return []
 
 
 @main.command("import")
 @click.argument("state_dict", type=str)
 @click.option("--kind", type=click.Choice(["classifier", "lm"]), required=True)
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Checkpoint to write.")
-def import_cmd(state_dict: str, kind: str, out: str) -> None:
+@click.option("--out", type=str, required=True, help="Checkpoint to write.")
+@click.option("--force", is_flag=True, help="Replace --out even if lstmgen did not write it.")
+def import_cmd(state_dict: str, kind: str, out: str, force: bool) -> None:
     """Import a plain PyTorch state dict (nn.LSTM batch_first + head / embedding, decoder)."""
     path = Path(state_dict)
+    check_output_file(out, force=force, protect=[path], ours=is_checkpoint_file)
     sd = torch_load(path)
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
         raise CheckpointError(f"{path}: looks like a full checkpoint; pass its plain state dict")
@@ -170,14 +193,18 @@ def prune_report(before: Checkpoint, after: Checkpoint, seed: int = 0) -> dict[s
 
 @main.command()
 @click.argument("ckpt", type=str)
-@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Compacted checkpoint.")
+@click.option("--out", type=str, required=True, help="Compacted checkpoint.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--tol", type=float, default=1e-4, show_default=True,
               help="Largest output difference accepted on random data.")
-def prune(ckpt: str, out: str, as_json: bool, tol: float) -> None:
+@click.option("--force", is_flag=True, help="Replace --out even if lstmgen did not write it.")
+def prune(ckpt: str, out: str, as_json: bool, tol: float, force: bool) -> None:
     """Drop ISS-removable units (all-zero outgoing weights); check outputs are unchanged."""
     from ..sparsity import compact
 
+    if not (tol >= 0 and math.isfinite(tol)):
+        raise UsageError(f"--tol must be a number >= 0, got {tol}")
+    check_output_file(out, force=force, protect=[ckpt], ours=is_checkpoint_file)
     before = load_checkpoint(ckpt)
     after = compact(before)
     rep = prune_report(before, after)
@@ -187,7 +214,7 @@ def prune(ckpt: str, out: str, as_json: bool, tol: float) -> None:
         )
     save_checkpoint(after, out)
     if as_json:
-        click.echo(json.dumps(rep))
+        click.echo(json_dumps(rep))
         return
     unit = "token" if before.config.kind == "lm" else "step"
     click.echo(f"{'':12}{'before':>14}{'after':>14}")
@@ -254,7 +281,10 @@ def info(path: str, as_json: bool) -> None:
     if not p.is_file():
         raise UsageError(f"{p}: not a file")
     if p.suffix == ".lstmir" or is_ir_file(p):  # a damaged .lstmir still gets the IR's error
-        click.echo(describe_ir(p, as_json))
+        text = describe_ir(p, as_json)
+        if as_json:  # NaN/Infinity (invalid JSON) become null
+            text = json_dumps(json.loads(text), sort_keys=True)
+        click.echo(text)
         return
     d = describe_checkpoint(load_checkpoint(p))
-    click.echo(json.dumps(d) if as_json else _format_description(path, d))
+    click.echo(json_dumps(d) if as_json else _format_description(path, d))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,8 +10,10 @@ import click
 import numpy as np
 
 from .. import ir
+from .._io import check_not_input, check_output_file, json_dumps
 from ..cli import main
-from ..errors import DataError, UsageError
+from ..data.arrays import load_array
+from ..errors import DataError, FormatError, UsageError
 from ..quant import (
     QuantOptions,
     checkpoint_net,
@@ -21,7 +22,8 @@ from ..quant import (
     quantize_net,
 )
 
-__all__ = ["TaskData", "format_table", "load_task_data", "quantize_checkpoint"]
+__all__ = ["TaskData", "check_calibration", "format_table", "load_task_data",
+           "quantize_checkpoint"]
 
 
 @dataclass
@@ -33,21 +35,44 @@ class TaskData:
     eval_y: np.ndarray | None
 
 
+def check_calibration(kind: str, arr: np.ndarray, where: str = "calibration data", *,
+                      n_in: int | None = None, vocab: int | None = None) -> np.ndarray:
+    """Check calibration inputs; return them (classifier: float64 features (N, T, F); LM: int64
+    token ids (N, T)). Raises DataError naming ``where`` for a wrong dtype (strings, bool,
+    complex, floats as token ids), shape, an empty axis, NaN/Inf or ids out of range."""
+    arr = np.asarray(arr)
+    lm = kind == "lm"
+    what = "token ids (N, T)" if lm else "float features (N, T, F)"
+    if arr.dtype.kind not in ("iu" if lm else "iuf"):
+        extra = {"b": "bool", "c": "complex", "U": "strings", "S": "bytes", "O": "objects"}
+        got = extra.get(arr.dtype.kind, str(arr.dtype))
+        raise DataError(f"{where}: must be {what}, got {got} (dtype {arr.dtype})")
+    want = 2 if lm else 3
+    if arr.ndim != want:
+        raise DataError(f"{where}: must be {what} with {want} dimensions, got shape {arr.shape}")
+    axes = ("sequences", "time steps") + (() if lm else ("features",))
+    for n, name in zip(arr.shape, axes):
+        if n == 0:
+            raise DataError(f"{where}: has 0 {name} (shape {arr.shape}); nothing to calibrate on")
+    if lm:
+        if vocab is not None and (int(arr.min()) < 0 or int(arr.max()) >= vocab):
+            raise DataError(f"{where}: token ids must lie in 0..{vocab - 1}, got "
+                            f"{int(arr.min())}..{int(arr.max())}")
+        return arr.astype(np.int64, copy=False)
+    if n_in is not None and arr.shape[2] != n_in:
+        raise DataError(f"{where}: has {arr.shape[2]} features, the model takes {n_in}")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{where}: contains NaN or Inf")
+    return arr
+
+
 def load_task_data(kind: str, task: str | None, data: str | None, calib: str | None,
                    eval_tokens: int = 4000) -> TaskData:
     """Calibration/evaluation data from ``--calib FILE.npy`` or a named task."""
     if calib is not None:
-        try:
-            arr = np.load(calib, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{calib}: cannot read calibration array ({exc})") from None
-        if not isinstance(arr, np.ndarray):
-            raise DataError(f"{calib}: expected one .npy array, got an archive")
-        want = 2 if kind == "lm" else 3
-        if arr.ndim != want:
-            raise DataError(f"{calib}: calibration data must have {want} dimensions, got {arr.shape}")
-        if kind != "lm" and not np.all(np.isfinite(arr)):
-            raise DataError(f"{calib}: calibration data contains NaN or Inf")
+        arr = check_calibration(kind, load_array(calib, "calibration data"),
+                                f"{calib}: calibration data")
         return TaskData(arr, arr, None)
     if task == "default":
         if kind != "classifier":
@@ -65,8 +90,14 @@ def load_task_data(kind: str, task: str | None, data: str | None, calib: str | N
 
         corpus = load_ptb(data)
         train = corpus.train.numpy()
-        calib_ids = train[: 20 * 35].reshape(20, 35)
-        return TaskData(calib_ids, corpus.valid.numpy()[: eval_tokens + 1], None)
+        steps = min(35, len(train))
+        rows = min(20, len(train) // steps)
+        calib_ids = train[: rows * steps].reshape(rows, steps)
+        valid = corpus.valid.numpy()[: eval_tokens + 1]
+        if len(valid) < 11:
+            raise DataError(f"{data}: ptb.valid.txt has {len(valid)} tokens; the evaluation "
+                            "needs at least 11")
+        return TaskData(calib_ids, valid, None)
     raise UsageError("give calibration data: --calib FILE.npy or --task default|ptb [--data DIR]")
 
 
@@ -74,14 +105,10 @@ def quantize_checkpoint(ckpt, data: TaskData, opts: QuantOptions, name: str,
                         source: str = "") -> tuple[ir.Model, dict]:
     """Quantize a checkpoint and measure float vs golden on the evaluation data."""
     cfg = ckpt.config
-    calib = np.asarray(data.calib)
-    if cfg.kind == "lm":
-        if calib.dtype.kind not in "iu" or calib.min() < 0 or calib.max() >= cfg.vocab:
-            raise DataError(f"LM calibration data must be token ids in 0..{cfg.vocab - 1}")
-    elif calib.shape[2] != cfg.n_in:
-        raise DataError(f"calibration data has {calib.shape[2]} features, the model takes {cfg.n_in}")
+    calib = check_calibration(cfg.kind, data.calib, n_in=cfg.n_in,
+                              vocab=cfg.vocab if cfg.kind == "lm" else None)
     net = checkpoint_net(ckpt)
-    model = quantize_net(net, data.calib, opts, name=name, meta={"source": source})
+    model = quantize_net(net, calib, opts, name=name, meta={"source": source})
     if ckpt.config.kind == "lm":
         if data.eval_y is None and data.eval_x.ndim == 1:
             figures = evaluate_lm(net, model, data.eval_x)
@@ -143,12 +170,15 @@ def _default_name(path: Path) -> str:
 @click.option("--name", help="Model name used as the C prefix (default: from the file name).")
 @click.option("--eval-tokens", type=int, default=4000, show_default=True, help="LM: tokens of valid to evaluate.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of the table.")
+@click.option("--force", is_flag=True, help="Replace --out even if lstmgen did not write it.")
 def quantize_cmd(checkpoint: Path, out: Path, weight_bits: str, cell_bits: str, table_entries: int,
                  interp: bool, calib: Path | None, task: str | None, data: Path | None,
-                 name: str | None, eval_tokens: int, as_json: bool) -> None:
+                 name: str | None, eval_tokens: int, as_json: bool, force: bool) -> None:
     """Quantize CHECKPOINT to a fixed-point IR; print formats and float vs golden quality."""
     from ..checkpoint import load_checkpoint
 
+    check_not_input(out, checkpoint, calib)
+    check_output_file(out, force=force, protect=[checkpoint, calib], ours=ir.is_ir_file)
     if table_entries < 4 or table_entries & (table_entries - 1):
         raise UsageError(f"--table-entries must be a power of two >= 4, got {table_entries}")
     if eval_tokens < 2:
@@ -160,11 +190,16 @@ def quantize_cmd(checkpoint: Path, out: Path, weight_bits: str, cell_bits: str, 
                         table_log2_entries=table_entries.bit_length() - 1, interp=interp)
     td = load_task_data(ckpt.config.kind, task, None if data is None else str(data),
                         None if calib is None else str(calib), eval_tokens)
-    model, figures = quantize_checkpoint(ckpt, td, opts, name or _default_name(checkpoint),
-                                         source=checkpoint.name)
+    try:
+        model, figures = quantize_checkpoint(ckpt, td, opts, name or _default_name(checkpoint),
+                                             source=checkpoint.name)
+    except FormatError as exc:  # name the file whose range does not fit
+        src = calib if calib is not None and str(exc).startswith("input") else checkpoint
+        raise FormatError(f"{src}: {exc}") from None
     ir.save(model, out)
     if as_json:
-        click.echo(json.dumps({"out": str(out), "sha256": ir.sha256(model), **figures}, sort_keys=True))
+        click.echo(json_dumps({"out": str(out), "sha256": ir.sha256(model), **figures},
+                              sort_keys=True))
         return
     click.echo(format_table(model))
     if "float_accuracy" in figures:

@@ -5,6 +5,7 @@ Each image becomes a sequence of 8 steps × 8 features (pixel / 16, so values li
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,8 +32,10 @@ def load_digits_split(seed: int = 0) -> DigitsSplit:
     >>> s.x_train.shape[1:], s.x_train.dtype, len(s.y_train) + len(s.y_val) + len(s.y_test)
     ((8, 8), dtype('float32'), 1797)
     """
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+    with warnings.catch_warnings():  # joblib warns when it cannot use shared memory
+        warnings.filterwarnings("ignore", message=".*joblib will operate in serial mode")
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
 
     data = load_digits()
     x = (data.images / 16.0).astype(np.float32)

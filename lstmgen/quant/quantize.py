@@ -80,8 +80,19 @@ def _bias(values: np.ndarray, frac: int, name: str) -> IntTensor:
     return IntTensor(codes, QFormat(bits, frac), name=name)
 
 
+def _format_of(what: str, max_abs: float, bits: int, **kw) -> QFormat:
+    """:func:`format_for`, with an error that names the tensor and its range."""
+    try:
+        return format_for(max_abs, bits, **kw)
+    except FormatError as exc:
+        raise FormatError(
+            f"{what}: no {bits}-bit fixed-point format holds its range (max |value| "
+            f"{max_abs:.3g}): {exc}"
+        ) from None
+
+
 def _weights(w: np.ndarray, bits: int, name: str) -> IntTensor:
-    return _tensor(w, format_for(float(np.abs(w).max(initial=0.0)), bits), name)
+    return _tensor(w, _format_of(name, float(np.abs(w).max(initial=0.0)), bits), name)
 
 
 def quantize_net(
@@ -93,8 +104,10 @@ def quantize_net(
     meta: dict | None = None,
 ) -> Model:
     """Quantize ``net`` using the ranges it shows on ``calib`` (float features or token ids)."""
-    if not re.match(r"^[a-z][a-z0-9_]{0,31}$", name):
+    if not re.match(r"^[a-z][a-z0-9_]*$", name):
         raise UsageError(f"model name {name!r} must be a C identifier ([a-z][a-z0-9_]*)")
+    if len(name) > 32:
+        raise UsageError(f"model name {name!r} has {len(name)} characters; the limit is 32")
     for li, la in enumerate(net.layers):
         for arr, what in ((la.w_ih, "weight_ih"), (la.w_hh, "weight_hh"), (la.bias, "bias")):
             if not np.all(np.isfinite(arr)):
@@ -108,12 +121,14 @@ def quantize_net(
     tanh = make_table("tanh", PRE_FMT, UNIT_FMT, log2_entries=opts.table_log2_entries,
                       in_range=opts.tanh_range, interp=opts.interp)
     src = net.embedding if net.kind == "lm" else calib
-    x_fmt = format_for(float(np.abs(np.asarray(src, np.float64)).max(initial=0.0)), 16)
+    x_fmt = _format_of("embedding" if net.kind == "lm" else "input (calibration data)",
+                       float(np.abs(np.asarray(src, np.float64)).max(initial=0.0)), 16)
     in_fmt = x_fmt
     layers = []
     for li, la in enumerate(net.layers):
         H = la.n_hidden
-        c_fmt = format_for(stats.c[li], opts.cell_bits, headroom=2.0, min_int_bits=2)
+        c_fmt = _format_of(f"layer {li} cell state", stats.c[li], opts.cell_bits, headroom=2.0,
+                           min_int_bits=2)
         h_fmt = UNIT_FMT
         gates = {}
         for k, gname in enumerate(GATES):
@@ -132,7 +147,7 @@ def quantize_net(
         weight=head_w,
         bias=_bias(net.head_b, head_w.fmt.frac + in_fmt.frac, "head bias"),
         in_fmt=in_fmt,
-        out_fmt=format_for(stats.out, 16, headroom=2.0),
+        out_fmt=_format_of("head output", stats.out, 16, headroom=2.0),
     )
     embedding = None
     if net.kind == "lm":
