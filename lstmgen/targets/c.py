@@ -199,12 +199,12 @@ def _dims(rows: str, cols: str, n_rows: int, dsp: bool) -> str:
     return f"[{(n_rows + 1) // 2}][2 * {cols}]" if dsp else f"[{rows}][{cols}]"
 
 
-def _kernel(bits: int, acc: int, gathered: bool) -> str:
-    return f"lg_mv_{'gather_' if gathered else ''}w{8 if bits <= 8 else 16}_a{acc}"
+def _kernel(bits: int, acc: int, skip_zeros: bool) -> str:
+    return f"lg_mv_{'nz_' if skip_zeros else ''}w{8 if bits <= 8 else 16}_a{acc}"
 
 
-def _stacked(tensors: list[IntTensor], acc: int, gathered: bool, width: int, dims: tuple[str, str],
-             dsp: bool) -> dict[str, Any]:
+def _stacked(tensors: list[IntTensor], acc: int, skip_zeros: bool, width: int,
+             dims: tuple[str, str], dsp: bool) -> dict[str, Any]:
     """The four gates' matrices as one transposed array: row k = input k's weights for the
     gate rows i, f, g, o (one segment of ``width`` per gate), in the narrowest type for all.
     ``dims`` are the C row and column counts; ``dsp`` selects the input-pair layout (each
@@ -217,7 +217,7 @@ def _stacked(tensors: list[IntTensor], acc: int, gathered: bool, width: int, dim
         "row_inputs": [f"{2 * c}, {2 * c + 1}" if 2 * c + 1 < n_in else f"{2 * c}, zero"
                        for c in range((n_in + 1) // 2)] if dsp else [str(k) for k in range(n_in)],
         "rows": [list(seg) for seg in zip(*(_rows(t, width, dsp, bits) for t in tensors))],
-        "kernel": _kernel(bits, acc, gathered),
+        "kernel": _kernel(bits, acc, skip_zeros),
     }
 
 
@@ -247,8 +247,8 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
         site = lp.gates[name]
         sum_expr = " + ".join(
             [
-                _shl(f"w->acc{li}_x[{gi}][j]", site.acc.shift_x, acc),
-                _shl(f"w->acc{li}_h[{gi}][j]", site.acc.shift_h, acc),
+                _shl(f"w->acc{li}[0][{gi}][j]", site.acc.shift_x, acc),
+                _shl(f"w->acc{li}[1][{gi}][j]", site.acc.shift_h, acc),
                 f"{p}_l{li}_bias[{gi}][j]",
             ]
         )
@@ -346,7 +346,7 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
             "acc": head_acc,
             "acc_type": f"int{head_acc}_t",
             "acc_bits": hp.acc.bits,
-            "kernel": _kernel(hd.weight.fmt.bits, head_acc, gathered=True),
+            "kernel": _kernel(hd.weight.fmt.bits, head_acc, skip_zeros=True),
             "shift": hd.acc_frac - hd.out_fmt.frac,
             "bits": hd.out_fmt.bits,
             "y": _rescale(f"w->head_acc[j] + {p}_head_bias[j]", hp.out, head_acc),
@@ -408,7 +408,7 @@ def footprint_estimate(model: Model, opts: CTarget | None = None) -> dict[str, i
         wbytes = max(g.w_ih.fmt.bits for _, g in la.gates()) // 8
         flash += rows * 4 * pad * wbytes + 4 * la.n_hidden * acc
         ram += la.n_hidden * (2 + (2 if la.c_fmt.bits <= 16 else 4))  # state: h, c
-        ram += 2 * 4 * pad * acc + 6 * la.n_hidden  # scratch: accumulators, nonzero lists
+        ram += 2 * 4 * pad * acc  # scratch: the accumulators
     hd, hp = model.head, model.plan.head
     head_acc = _acc(hp.acc.bits) // 8
     flash += hd.n_in * _pad(hd.n_out, BLOCK) * (hd.weight.fmt.bits // 8) + hd.n_out * head_acc

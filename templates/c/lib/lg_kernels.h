@@ -1,16 +1,17 @@
 /* lg_kernels.h - lstmgen matrix-vector kernels (hand-written, copied verbatim by the generator).
  *
  * Weights are stored transposed, one row per input: wt[k * m + r] is the weight of input k for
- * output row r. Every kernel accumulates acc[r] += sum_k wt[k * m + r] * v[k] for r < m:
- *   lg_mv_w{16,8}_a{32,64}         dense: every input k < n, values v[k]
- *   lg_mv_gather_w{16,8}_a{32,64}  gathered: only the inputs idx[j], values val[j], j < nnz
+ * output row r. Every kernel accumulates acc[r] += sum_k wt[k * m + r] * v[k] for r < m, over
+ * the inputs k < n:
+ *   lg_mv_w{16,8}_a{32,64}     dense: every input
+ *   lg_mv_nz_w{16,8}_a{32,64}  zero-skipping: only the inputs with v[k] != 0 (the same sums)
  * (w16/w8: int16/int8 weights; a32/a64: int32/int64 accumulators). The row count m must be a
  * multiple of LG_BLOCK (the generator pads weight rows and accumulators with zeros). Inputs are
  * taken two at a time, acc[r] += w0[r]*v0 + w1[r]*v1, the shape of one ARM SMLAD, and rows in
  * blocks of LG_BLOCK, a fixed trip count a compiler vectorises at -O2. The caller guarantees
  * that no partial sum overflows the accumulator (lstmgen proves it from the stored weights), so
- * the summation order never changes a result. The gathered form is what makes zero-skipping
- * pay: its cost is proportional to the number of nonzero inputs.
+ * the summation order never changes a result. The zero-skipping form is what makes sparse
+ * hidden states pay: beyond one test per input, its cost is proportional to the nonzero inputs.
  *
  * With LG_DSP defined, lg_dsp.h provides the same functions for ARM cores with the DSP extension.
  */
@@ -18,39 +19,19 @@
 #define LG_KERNELS_H
 
 #include <stdint.h>
+#include <string.h>
 
 #define LG_BLOCK 8 /* rows per inner block; weight rows are padded to a multiple of it */
 
 /* Set acc[0..m) to zero. */
 static inline void lg_clear_a32(int32_t *acc, int32_t m)
 {
-    int32_t r;
-    for (r = 0; r < m; ++r) {
-        acc[r] = 0;
-    }
+    memset(acc, 0, (size_t)m * sizeof *acc);
 }
 
 static inline void lg_clear_a64(int64_t *acc, int32_t m)
 {
-    int32_t r;
-    for (r = 0; r < m; ++r) {
-        acc[r] = 0;
-    }
-}
-
-/* List the nonzero entries of v[0..n): their indices and values; returns how many. */
-static inline int32_t lg_gather_nonzero(const int16_t *v, int32_t n, int32_t *idx, int16_t *val)
-{
-    int32_t k;
-    int32_t nnz = 0;
-    for (k = 0; k < n; ++k) {
-        if (v[k] != 0) {
-            idx[nnz] = k;
-            val[nnz] = v[k];
-            ++nnz;
-        }
-    }
-    return nnz;
+    memset(acc, 0, (size_t)m * sizeof *acc);
 }
 
 #if defined(LG_DSP)
@@ -105,17 +86,24 @@ static inline int32_t lg_gather_nonzero(const int16_t *v, int32_t n, int32_t *id
         }                                                                                     \
     }                                                                                         \
                                                                                               \
-    static inline void lg_mv_gather_##SUFFIX(AT *acc, const WT *wt, int32_t m,                \
-                                             const int32_t *idx, const int16_t *val,          \
-                                             int32_t nnz)                                     \
+    static inline void lg_mv_nz_##SUFFIX(AT *acc, const WT *wt, int32_t m, const int16_t *v,  \
+                                         int32_t n)                                           \
     {                                                                                         \
-        int32_t j = 0;                                                                        \
-        for (; j + 1 < nnz; j += 2) {                                                         \
-            lg_cols2_##SUFFIX(acc, m, wt + (long)idx[j] * m, wt + (long)idx[j + 1] * m,       \
-                              val[j], val[j + 1]);                                            \
+        int32_t k;                                                                            \
+        int32_t k0 = -1; /* a nonzero input waiting for a partner */                          \
+        for (k = 0; k < n; ++k) {                                                             \
+            if (v[k] == 0) {                                                                  \
+                continue;                                                                     \
+            }                                                                                 \
+            if (k0 < 0) {                                                                     \
+                k0 = k;                                                                       \
+            } else {                                                                          \
+                lg_cols2_##SUFFIX(acc, m, wt + (long)k0 * m, wt + (long)k * m, v[k0], v[k]);  \
+                k0 = -1;                                                                      \
+            }                                                                                 \
         }                                                                                     \
-        if (j < nnz) {                                                                        \
-            lg_cols1_##SUFFIX(acc, m, wt + (long)idx[j] * m, val[j]);                         \
+        if (k0 >= 0) {                                                                        \
+            lg_cols1_##SUFFIX(acc, m, wt + (long)k0 * m, v[k0]);                              \
         }                                                                                     \
     }
 

@@ -24,14 +24,11 @@ typedef struct {
     int32_t c0[TINY_H0]; /* layer 0 c, Q7.25 */
 } tiny_state;
 
-/* Working memory of one step: accumulators and the nonzero entries of each h. Nothing in it
- * is kept from one call to the next, so one scratch serves any number of streams (run one after
- * another); it needs no initialisation. */
+/* Working memory of one step: the accumulators. Nothing in it is kept from one call to the
+ * next, so one scratch serves any number of streams (run one after another); it needs no
+ * initialisation. */
 typedef struct {
-    int32_t acc0_x[4][TINY_H0_PAD]; /* layer 0: W_ih.x per gate row */
-    int32_t acc0_h[4][TINY_H0_PAD]; /* layer 0: W_hh.h per gate row */
-    int32_t nz_idx0[TINY_H0]; /* nonzero entries of h0: indices */
-    int16_t nz_val0[TINY_H0]; /* ... and values */
+    int32_t acc0[2][4][TINY_H0_PAD]; /* layer 0: [W_ih.x, W_hh.h][gate][row] */
     int32_t head_acc[TINY_N_OUT_PAD];
 } tiny_scratch;
 

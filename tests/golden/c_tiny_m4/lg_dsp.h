@@ -22,9 +22,10 @@
  * LG_DSP_PAIRS_W16 (int16) or LG_DSP_PAIRS_W8 (int8) input pairs to every accumulator, so each
  * accumulator is loaded and stored once per pass; the 1..N-1 pairs left over go one at a time.
  *
- * The gathered kernels take the nonzero inputs (idx[j] ascending, val[j]) and visit each input
- * pair holding at least one of them; the pair's other input enters with the value 0, which
- * leaves every sum unchanged. Their cost is proportional to the number of such pairs.
+ * The zero-skipping kernels (lg_mv_nz_*) read the inputs a pair at a time as one 32-bit word,
+ * (v[2c], v[2c+1]), and visit only the pairs holding a nonzero input; the pair's other input
+ * may be zero, which leaves every sum unchanged. Beyond one load and test per pair, their cost
+ * is proportional to the number of such pairs.
  */
 #ifndef LG_DSP_H
 #define LG_DSP_H
@@ -35,6 +36,9 @@
 
 #if !defined(__ARM_FEATURE_DSP) || !defined(__ARM_FEATURE_SIMD32)
 #error "lg_dsp.h needs an ARM core with the DSP extension (e.g. -mcpu=cortex-m4 or cortex-m7)"
+#endif
+#if defined(__ARM_BIG_ENDIAN)
+#error "lg_dsp.h reads input pairs as little-endian words"
 #endif
 
 /* Input pairs per pass: as many as the 13 usable registers hold without spilling (measured). */
@@ -149,28 +153,31 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
                                       lg_dsp_pair(v[k], k + 1 < n ? v[k + 1] : 0));          \
         }                                                                                    \
     }                                                                                        \
-    static inline void lg_mv_gather_w##W##_##SFX(AT *acc, const WT *wt, int32_t m,           \
-                                                 const int32_t *idx, const int16_t *val,     \
-                                                 int32_t nnz)                                \
+    static inline void lg_mv_nz_w##W##_##SFX(AT *acc, const WT *wt, int32_t m,               \
+                                             const int16_t *v, int32_t n)                    \
     {                                                                                        \
         const long stride = 2L * m;                                                          \
+        const int32_t pairs = n / 2;                                                         \
         const WT *p[N];                                                                      \
         int32_t pv[N];                                                                       \
         int32_t np = 0;                                                                      \
-        int32_t j = 0;                                                                       \
-        while (j < nnz) {                                                                    \
-            const int32_t k = idx[j];                                                        \
-            p[np] = wt + (long)(k / 2) * stride;                                             \
-            if (k % 2 == 1) { /* the pair's even input is zero */                            \
-                pv[np] = lg_dsp_pair(0, val[j]);                                             \
-                j += 1;                                                                      \
-            } else if (j + 1 < nnz && idx[j + 1] == k + 1) {                                 \
-                pv[np] = lg_dsp_pair(val[j], val[j + 1]);                                    \
-                j += 2;                                                                      \
-            } else { /* the pair's odd input is zero (or the padding input) */               \
-                pv[np] = lg_dsp_pair(val[j], 0);                                             \
-                j += 1;                                                                      \
+        int32_t c;                                                                           \
+        int32_t j;                                                                           \
+        for (c = 0; c < pairs; ++c) {                                                        \
+            const int32_t word = lg_dsp_word(v + 2 * c); /* (v[2c], v[2c+1]) */              \
+            if (word == 0) {                                                                 \
+                continue;                                                                    \
             }                                                                                \
+            p[np] = wt + (long)c * stride;                                                   \
+            pv[np] = word;                                                                   \
+            if (++np == (N)) {                                                               \
+                lg_dsp_pass_w##W##_##SFX(acc, m, p, pv);                                     \
+                np = 0;                                                                      \
+            }                                                                                \
+        }                                                                                    \
+        if (n % 2 == 1 && v[n - 1] != 0) { /* an odd n: v[n-1] pairs with the zero input */ \
+            p[np] = wt + (long)pairs * stride;                                               \
+            pv[np] = lg_dsp_pair(v[n - 1], 0);                                               \
             if (++np == (N)) {                                                               \
                 lg_dsp_pass_w##W##_##SFX(acc, m, p, pv);                                     \
                 np = 0;                                                                      \

@@ -125,53 +125,42 @@ void tiny_reset(tiny_state *s)
     }
 }
 
-/* Layer 0: the gate accumulators (W_ih over x, W_hh over the nonzero
- * entries of the previous h0), then the pointwise cell update, which also lists the nonzero
- * entries of the new h0 for the next layer (or the head). Returns how many there are. */
-static int32_t tiny_layer0(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_IN])
+/* Layer 0: the gate accumulators (W_ih over x,
+ * W_hh over the nonzero entries of the previous h0), then the pointwise cell update. */
+static void tiny_layer0(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_IN])
 {
     int32_t j;
-    int32_t nnz;
-    lg_clear_a32(w->acc0_x[0], 4 * TINY_H0_PAD);
-    lg_clear_a32(w->acc0_h[0], 4 * TINY_H0_PAD);
-    lg_mv_w8_a32(w->acc0_x[0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
-    nnz = lg_gather_nonzero(s->h0, TINY_H0, w->nz_idx0, w->nz_val0);
-    lg_mv_gather_w8_a32(w->acc0_h[0], &tiny_l0_w_hh[0][0], 4 * TINY_H0_PAD,
-        w->nz_idx0, w->nz_val0, nnz);
-    nnz = 0; /* the list now collects the new h's nonzero entries */
+    lg_clear_a32(w->acc0[0][0], 2 * 4 * TINY_H0_PAD);
+    lg_mv_w8_a32(w->acc0[0][0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
+    lg_mv_nz_w8_a32(w->acc0[1][0], &tiny_l0_w_hh[0][0], 4 * TINY_H0_PAD,
+        s->h0, TINY_H0);
     for (j = 0; j < TINY_H0; ++j) {
         const int16_t gate_i = lg_table_lookup32(&tiny_sigmoid,
-            (int32_t)lg_rescale32(lg_shl32(w->acc0_x[0][j], 4) + w->acc0_h[0][j] + tiny_l0_bias[0][j], 8, 16));
+            (int32_t)lg_rescale32(lg_shl32(w->acc0[0][0][j], 4) + w->acc0[1][0][j] + tiny_l0_bias[0][j], 8, 16));
         const int16_t gate_f = lg_table_lookup32(&tiny_sigmoid,
-            (int32_t)lg_rescale32(lg_shl32(w->acc0_x[1][j], 3) + w->acc0_h[1][j] + tiny_l0_bias[1][j], 8, 16));
+            (int32_t)lg_rescale32(lg_shl32(w->acc0[0][1][j], 3) + w->acc0[1][1][j] + tiny_l0_bias[1][j], 8, 16));
         const int16_t gate_g = lg_table_lookup32(&tiny_tanh,
-            (int32_t)lg_rescale32(lg_shl32(w->acc0_x[2][j], 2) + w->acc0_h[2][j] + tiny_l0_bias[2][j], 9, 16));
+            (int32_t)lg_rescale32(lg_shl32(w->acc0[0][2][j], 2) + w->acc0[1][2][j] + tiny_l0_bias[2][j], 9, 16));
         int16_t gate_o = lg_table_lookup32(&tiny_sigmoid,
-            (int32_t)lg_rescale32(lg_shl32(w->acc0_x[3][j], 3) + w->acc0_h[3][j] + tiny_l0_bias[3][j], 6, 16));
+            (int32_t)lg_rescale32(lg_shl32(w->acc0[0][3][j], 3) + w->acc0[1][3][j] + tiny_l0_bias[3][j], 6, 16));
         int32_t c;
         int16_t tanh_c;
-        int16_t h;
         if (gate_o <= 12268) { /* SHS: o = o > threshold ? o : 0 */
             gate_o = 0;
         }
         c = (int32_t)lg_rescale((int64_t)gate_f * s->c0[j] + lg_shl64((int64_t)gate_i * gate_g, 10), 15, 32);
         tanh_c = lg_table_lookup32(&tiny_tanh, (int32_t)lg_rescale64_32(c, 13, 16));
-        h = (int16_t)lg_rescale32((int32_t)gate_o * tanh_c, 16, 16);
         s->c0[j] = c;
-        s->h0[j] = h;
-        w->nz_idx0[nnz] = j; /* kept only when h != 0 (nnz <= j: in range) */
-        w->nz_val0[nnz] = h;
-        nnz += h != 0;
+        s->h0[j] = (int16_t)lg_rescale32((int32_t)gate_o * tanh_c, 16, 16);
     }
-    return nnz;
 }
 
-/* Head on the top layer's nz nonzero h entries (listed in w by the top layer). */
-static void tiny_head(tiny_scratch *w, int32_t nz, int16_t y[TINY_N_OUT])
+/* Head on the top layer's nonzero h entries. */
+static void tiny_head(const tiny_state *s, tiny_scratch *w, int16_t y[TINY_N_OUT])
 {
     int32_t j;
     lg_clear_a32(w->head_acc, TINY_N_OUT_PAD);
-    lg_mv_gather_w8_a32(w->head_acc, &tiny_head_w[0][0], TINY_N_OUT_PAD, w->nz_idx0, w->nz_val0, nz);
+    lg_mv_nz_w8_a32(w->head_acc, &tiny_head_w[0][0], TINY_N_OUT_PAD, s->h0, TINY_H0);
     for (j = 0; j < TINY_N_OUT; ++j) {
         y[j] = (int16_t)lg_rescale32(w->head_acc[j] + tiny_head_bias[j], 9, 16);
     }
@@ -179,12 +168,11 @@ static void tiny_head(tiny_scratch *w, int32_t nz, int16_t y[TINY_N_OUT])
 
 void tiny_step(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_IN], int16_t y[TINY_N_OUT])
 {
-    int32_t nnz = tiny_layer0(s, w, x);
+    tiny_layer0(s, w, x);
     if (y != NULL) {
-        tiny_head(w, nnz, y);
+        tiny_head(s, w, y);
     }
 }
-
 void tiny_run(tiny_state *s, tiny_scratch *w, const int16_t *xs, int32_t n_steps, int16_t y[TINY_N_OUT])
 {
     int32_t t;
