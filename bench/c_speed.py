@@ -27,32 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from lstmgen import golden, ir
-from lstmgen.ir import Gate, IntTensor, Linear, Model
+from lstmgen import ir
+from lstmgen.ir import Gate, IntTensor, Model
+from lstmgen.passes import h_zero_fractions, keep_fraction, sparsify, with_thresholds
 from lstmgen.testing import random_inputs, random_model
 from lstmgen.verify.cpu import callgrind_instructions
-
-
-def compacted(model: Model, keep: float, seed: int = 0) -> Model:
-    """``model`` with only a random ``keep`` share of each layer's units (rows and columns sliced)."""
-    rng = np.random.default_rng(seed)
-    kept = [np.sort(rng.choice(H, max(1, round(keep * H)), replace=False)) for H in model.hidden]
-    layers = []
-    for li, la in enumerate(model.layers):
-        rows = kept[li]
-        cols = kept[li - 1] if li else np.arange(la.n_in)
-
-        def cut(t: IntTensor, r: np.ndarray, c: np.ndarray | None = None) -> IntTensor:
-            v = t.values[r] if c is None else t.values[np.ix_(r, c)]
-            return IntTensor(v, t.fmt, name=t.name)
-
-        gates = {n: Gate(cut(g.w_ih, rows, cols), cut(g.w_hh, rows, rows), cut(g.bias, rows))
-                 for n, g in la.gates()}
-        layers.append(dataclasses.replace(la, **gates))
-    hd = model.head
-    head = Linear(IntTensor(hd.weight.values[:, kept[-1]], hd.weight.fmt), hd.bias, hd.in_fmt,
-                  hd.out_fmt)
-    return dataclasses.replace(model, layers=tuple(layers), head=head)
 
 
 def shrunk(model: Model, shift: int) -> Model:
@@ -65,38 +44,13 @@ def shrunk(model: Model, shift: int) -> Model:
         dataclasses.replace(la, **{n: Gate(cut(g.w_ih), cut(g.w_hh), g.bias) for n, g in la.gates()})
         for la in model.layers
     )
-    return dataclasses.replace(model, layers=layers)
-
-
-def with_thresholds(model: Model, thresholds: list[int | None]) -> Model:
-    layers = tuple(dataclasses.replace(la, o_threshold=t) for la, t in zip(model.layers, thresholds))
-    return dataclasses.replace(model, layers=layers)
-
-
-def h_zeros(model: Model, inputs: np.ndarray) -> list[float]:
-    """Share of zero entries of each layer's h over all vectors and steps (golden model)."""
-    return [float(np.mean(d["h"] == 0)) for d in golden.run(model, inputs, dump=True).layers]
-
-
-def sparsified(model: Model, inputs: np.ndarray, target: float) -> Model:
-    """Pick each layer's SHS threshold (bisection, layer by layer) to reach ``target`` zeros."""
-    thr: list[int | None] = [None] * len(model.layers)
-    for li in range(len(model.layers)):
-        lo, hi = -1, 32767
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            trial = thr[:li] + [mid] + thr[li + 1 :]
-            if h_zeros(with_thresholds(model, trial), inputs)[li] >= target:
-                hi = mid
-            else:
-                lo = mid
-        thr[li] = hi
-    return with_thresholds(model, thr)
+    return model.replace(layers=layers)
 
 
 def measure(name: str, model: Model, inputs: np.ndarray, work: Path) -> dict:
     counts = callgrind_instructions(model, inputs, work / name.replace(" ", "_").replace("%", ""))
-    return {"name": name, "model": model, "zeros": float(np.mean(h_zeros(model, inputs))), **counts}
+    return {"name": name, "model": model, "zeros": float(np.mean(h_zero_fractions(model, inputs))),
+            **counts}
 
 
 def table(rows: list[dict], label: str) -> list[str]:
@@ -150,9 +104,9 @@ def main() -> None:
             x = random_inputs(base, args.vectors, args.steps, seed=1)
             wd = work / label.replace("/", "_").replace(" ", "_")
             rows = [measure("dense", base, x, wd)]
-            rows.append(measure("compact 40%", compacted(base, 0.4), x, wd))
+            rows.append(measure("compact 40%", keep_fraction(base, 0.4, seed=0), x, wd))
             for target in (0.5, 0.8):
-                rows.append(measure(f"h zeros {round(100 * target)}%", sparsified(base, x, target),
+                rows.append(measure(f"h zeros {round(100 * target)}%", sparsify(base, x, target),
                                     x, wd))
             rows.append(measure("h zeros 100%", with_thresholds(base, [32767, 32767]), x,
                                 wd))

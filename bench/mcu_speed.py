@@ -9,10 +9,11 @@ Variants per size and weight width (int16 activations):
 
 * ``dense``      : ``shs=False``, no zeros in ``h`` (beyond rare exact zeros).
 * ``compact40``  : the dense model with the last 40% of every layer's units removed (what
-  compaction yields: a smaller dense model with the same formats); per-MAC figures use its own
-  (smaller) MAC count.
-* ``shs80``      : an SHS threshold set so that about 80% of ``h`` entries are zero (the measured
-  fraction is printed); instructions per MAC use the *dense* MAC count as denominator.
+  compaction yields: a smaller dense model with the same formats; ``passes.keep_fraction``);
+  per-MAC figures use its own (smaller) MAC count.
+* ``shs80``      : SHS thresholds set so that at least 80% of each layer's ``h`` entries are zero
+  (``passes.sparsify``; the measured fraction is printed); instructions per MAC use the
+  *dense* MAC count as denominator.
 
 Run: ``.venv/bin/python bench/mcu_speed.py [--cpu cortex-m4] [--steps 10] [--json out.json]``.
 """
@@ -20,7 +21,6 @@ Run: ``.venv/bin/python bench/mcu_speed.py [--cpu cortex-m4] [--steps 10] [--jso
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -30,11 +30,12 @@ from typing import Any
 import numpy as np
 
 from lstmgen import golden
-from lstmgen.ir import Gate, IntTensor, Model
+from lstmgen.ir import Model
+from lstmgen.passes import h_zero_fraction, keep_fraction, sparsify
 from lstmgen.testing import random_inputs, random_model
 from lstmgen.verify.qemu import QemuRunner
 
-__all__ = ["GOALS", "SIZES", "compact_model", "h_zero_fraction", "main", "measure", "shs_model"]
+__all__ = ["GOALS", "SIZES", "main", "measure"]
 
 #: (label, n_in, hidden)
 SIZES: list[tuple[str, int, tuple[int, ...]]] = [
@@ -52,59 +53,6 @@ GOALS: dict[tuple[str, int], float] = {
     ("32x128", 16): 2.4,
     ("22x11", 16): 6.0,
 }
-
-
-def h_zero_fraction(model: Model, inputs: np.ndarray) -> float:
-    """Fraction of exact zeros in every layer's ``h`` over the run (golden)."""
-    res = golden.run(model, inputs, dump=True)
-    hs = [d["h"] for d in res.layers]
-    return float(sum(int((h == 0).sum()) for h in hs) / sum(h.size for h in hs))
-
-
-def _sliced(t: IntTensor, rows: slice | None, cols: slice | None) -> IntTensor:
-    v = t.values
-    v = v[rows] if rows is not None else v
-    v = v[:, cols] if cols is not None else v
-    return IntTensor(v, t.fmt, name=t.name)
-
-
-def compact_model(model: Model, keep: float = 0.6) -> Model:
-    """``model`` keeping the first ``keep`` fraction of every layer's units (rows, recurrent and
-    consumer columns, biases), as if compaction had removed the rest."""
-    layers = []
-    cols: slice | None = None  # kept inputs of the current layer
-    for la in model.layers:
-        units = slice(0, max(1, round(la.n_hidden * keep)))
-        gates = {
-            name: Gate(w_ih=_sliced(g.w_ih, units, cols), w_hh=_sliced(g.w_hh, units, units),
-                       bias=_sliced(g.bias, units, None))
-            for name, g in la.gates()
-        }
-        layers.append(dataclasses.replace(la, **gates))
-        cols = units
-    hd = model.head
-    head = dataclasses.replace(hd, weight=_sliced(hd.weight, None, cols))
-    return dataclasses.replace(model, layers=tuple(layers), head=head)
-
-
-def shs_model(model: Model, inputs: np.ndarray, zeros: float = 0.8) -> Model:
-    """``model`` with every layer's output-gate threshold at the ``zeros`` quantile of ``o``.
-
-    Thresholding changes the dynamics, so the quantile is re-taken on the thresholded model a
-    few times; the achieved zero fraction is measured by :func:`h_zero_fraction`.
-    """
-    m = model
-    for _ in range(3):
-        res = golden.run(m, inputs, dump=True)
-        layers = []
-        for la, d in zip(m.layers, res.layers):
-            o = d["gate"][:, :, 3, :]  # (B, T, H) o gate after any threshold
-            if la.o_threshold is not None:  # recover the raw sigmoid via its pre-activation
-                o = golden.table_lookup(m.sigmoid, d["pre"][:, :, 3, :])
-            thr = int(np.quantile(o, zeros))
-            layers.append(dataclasses.replace(la, o_threshold=min(thr, m.sigmoid.out_fmt.max_code)))
-        m = dataclasses.replace(m, layers=tuple(layers))
-    return m
 
 
 def measure(model: Model, inputs: np.ndarray, cpu: str, workdir: Path) -> dict[str, Any]:
@@ -140,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
                 inputs = random_inputs(base, 1, args.steps, seed=7)
                 variants = [
                     ("dense", base),
-                    ("compact40", compact_model(base)),
-                    ("shs80", shs_model(base, inputs)),
+                    ("compact40", keep_fraction(base, 0.6)),
+                    ("shs80", sparsify(base, inputs, 0.8)),
                 ]
                 for vname, model in variants:
                     wd = Path(tmp) / f"{label}-{wbits}-{vname}"

@@ -96,46 +96,55 @@ def layer_step(
     skip_zeros: bool = False,
     x_is_hidden: bool = False,
     dump: dict[str, np.ndarray] | None = None,
+    trace: dict[str, np.ndarray] | None = None,
 ) -> LayerState:
     """One time step of layer ``li`` on a batch ``x`` (B, n_in); returns the new state.
 
     ``x_is_hidden`` marks ``x`` as the previous layer's ``h`` (so zero-skipping applies to it).
-    With ``dump`` given, the pre-activations and gate values (B, 4, H) are stored in it.
+    With ``dump`` given, the pre-activations and gate values (B, 4, H) are stored in it. With
+    ``trace`` given, every intermediate is stored under its :mod:`lstmgen.plan` site name:
+    ``mv_x/<G>``, ``mv_h/<G>``, ``acc/<G>`` (B, H), ``cell`` (the aligned sum before its
+    rescale), ``tanh_in`` (c before its rescale), ``h`` (o·tanh(c) before its rescale).
     """
     la = model.layers[li]
     pre, gate = {}, {}
     for name, g in la.gates():
         table = model.tanh if name == "g" else model.sigmoid
-        acc = (
-            shift_round(_matvec(g.w_ih.values, x, skip_zeros and x_is_hidden), -la.shift_x(name))
-            + shift_round(_matvec(g.w_hh.values, state.h, skip_zeros), -la.shift_h(name))
-            + g.bias.values
-        )
+        mv_x = _matvec(g.w_ih.values, x, skip_zeros and x_is_hidden)
+        mv_h = _matvec(g.w_hh.values, state.h, skip_zeros)
+        acc = shift_round(mv_x, -la.shift_x(name)) + shift_round(mv_h, -la.shift_h(name)) + g.bias.values
         pre[name] = rescale(acc, la.acc_frac(name) - table.in_fmt.frac, table.in_fmt.bits)
         gate[name] = table_lookup(table, pre[name])
+        if trace is not None:
+            trace[f"mv_x/{name}"], trace[f"mv_h/{name}"], trace[f"acc/{name}"] = mv_x, mv_h, acc
     o = gate["o"]
     if la.o_threshold is not None:
         o = np.where(o > la.o_threshold, o, 0)
         gate["o"] = o
     s_fc, s_ig, cell_frac = model.cell_shifts(la)
-    c = rescale(
-        shift_round(gate["f"] * state.c, -s_fc) + shift_round(gate["i"] * gate["g"], -s_ig),
-        cell_frac - la.c_fmt.frac,
-        la.c_fmt.bits,
-    )
+    cell = shift_round(gate["f"] * state.c, -s_fc) + shift_round(gate["i"] * gate["g"], -s_ig)
+    c = rescale(cell, cell_frac - la.c_fmt.frac, la.c_fmt.bits)
     tc = table_lookup(
         model.tanh, rescale(c, la.c_fmt.frac - model.tanh.in_fmt.frac, model.tanh.in_fmt.bits)
     )
-    h = rescale(o * tc, model.h_shift(la), la.h_fmt.bits)
+    h_prod = o * tc
+    h = rescale(h_prod, model.h_shift(la), la.h_fmt.bits)
+    if trace is not None:
+        trace["cell"], trace["tanh_in"], trace["h"] = cell, c, h_prod
     if dump is not None:
         dump["pre"] = np.stack([pre[n] for n in GATES], axis=1)
         dump["gate"] = np.stack([gate[n] for n in GATES], axis=1)
     return LayerState(h, c)
 
 
-def head(lin: Linear, h: np.ndarray, *, skip_zeros: bool = False) -> np.ndarray:
-    """The output layer on a batch of top-layer ``h`` codes (B, H) → (B, n_out)."""
-    acc = _matvec(lin.weight.values, h, skip_zeros) + lin.bias.values
+def head(lin: Linear, h: np.ndarray, *, skip_zeros: bool = False,
+         trace: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """The output layer on a batch of top-layer ``h`` codes (B, H) → (B, n_out); ``trace`` as in
+    :func:`layer_step` (``mv``, ``acc``)."""
+    mv = _matvec(lin.weight.values, h, skip_zeros)
+    acc = mv + lin.bias.values
+    if trace is not None:
+        trace["mv"], trace["acc"] = mv, acc
     return rescale(acc, lin.acc_frac - lin.out_fmt.frac, lin.out_fmt.bits)
 
 

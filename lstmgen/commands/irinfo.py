@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from .. import ir
@@ -14,7 +15,7 @@ __all__ = ["describe_ir"]
 def _finite(obj):
     """JSON-safe copy: NaN and infinities (which JSON cannot carry) become null."""
     if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
+        return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):
         return {k: _finite(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

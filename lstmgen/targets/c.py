@@ -40,8 +40,16 @@ from . import _jinja
 from .cpus import CPUS, Cpu, get_cpu
 from .registry import option
 
-__all__ = ["BLOCK", "CTarget", "MAX_STEPS", "WARNINGS", "Options", "footprint_estimate", "generate",
-           "render"]
+__all__ = [
+    "BLOCK",
+    "MAX_STEPS",
+    "WARNINGS",
+    "CTarget",
+    "Options",
+    "footprint_estimate",
+    "generate",
+    "render",
+]
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 #: Prefixes that would clash with a file of the harness, the kernel library or a standard header
@@ -199,12 +207,21 @@ def _dims(rows: str, cols: str, n_rows: int, dsp: bool) -> str:
     return f"[{(n_rows + 1) // 2}][2 * {cols}]" if dsp else f"[{rows}][{cols}]"
 
 
-def _kernel(bits: int, acc: int, skip_zeros: bool) -> str:
-    return f"lg_mv_{'nz_' if skip_zeros else ''}w{8 if bits <= 8 else 16}_a{acc}"
+def _kernel(bits: int, acc: int, skip_zeros: bool, sets: bool = False) -> str:
+    kind = "nz_" if skip_zeros else "set_" if sets else ""
+    return f"lg_mv_{kind}w{8 if bits <= 8 else 16}_a{acc}"
+
+
+def _sets(bits: int, dsp: bool) -> bool:
+    """Whether layer 0's dense W_ih·x kernel writes its accumulators (``lg_mv_set_*``) instead
+    of adding to cleared ones: a pass saved, except for the DSP int8 kernel, where GCC 12
+    allocates the extra pass variant's registers worse than the clear costs (measured by
+    bench/mcu_speed.py)."""
+    return not (dsp and bits <= 8)
 
 
 def _stacked(tensors: list[IntTensor], acc: int, skip_zeros: bool, width: int,
-             dims: tuple[str, str], dsp: bool) -> dict[str, Any]:
+             dims: tuple[str, str], dsp: bool, sets: bool = False) -> dict[str, Any]:
     """The four gates' matrices as one transposed array: row k = input k's weights for the
     gate rows i, f, g, o (one segment of ``width`` per gate), in the narrowest type for all.
     ``dims`` are the C row and column counts; ``dsp`` selects the input-pair layout (each
@@ -217,7 +234,8 @@ def _stacked(tensors: list[IntTensor], acc: int, skip_zeros: bool, width: int,
         "row_inputs": [f"{2 * c}, {2 * c + 1}" if 2 * c + 1 < n_in else f"{2 * c}, zero"
                        for c in range((n_in + 1) // 2)] if dsp else [str(k) for k in range(n_in)],
         "rows": [list(seg) for seg in zip(*(_rows(t, width, dsp, bits) for t in tensors))],
-        "kernel": _kernel(bits, acc, skip_zeros),
+        "kernel": _kernel(bits, acc, skip_zeros, sets),
+        "sets": sets,
     }
 
 
@@ -291,7 +309,8 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
         "o_always_zero": lp.o_always_zero,
         "gates": gates,
         "w_ih": _stacked([g.w_ih for _, g in la.gates()], acc, li > 0, h_pad,
-                         (in_macro, f"4 * {pad_macro}"), dsp),
+                         (in_macro, f"4 * {pad_macro}"), dsp,
+                         sets=li == 0 and _sets(max(g.w_ih.fmt.bits for _, g in la.gates()), dsp)),
         "w_hh": _stacked([g.w_hh for _, g in la.gates()], acc, True, h_pad,
                          (h_macro, f"4 * {pad_macro}"), dsp),
         "c_new": f"({c_type}){_cell(lp.cell, li, la.c_fmt.bits)}",

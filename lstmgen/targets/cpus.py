@@ -8,9 +8,9 @@ the QEMU machine whose RAM map ``templates/c/mcu/mps2.ld`` describes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
 from ..errors import UsageError
 

@@ -189,8 +189,8 @@ def host_report(model: Model, options: CTarget, *, steps: int, seed: int,
          "macs_per_step": cg["macs_per_step"], "instructions_per_mac": cg["instructions_per_mac"]}
     text = "\n".join([
         f"model {model.name!r} on the host (gcc -O2, callgrind), {steps} steps, state carried",
-        f"  library bytes (size of {options.prefix_for(model)}.o): text {size['text']}, "
-        f"data {size['data']}, bss {size['bss']}",
+        (f"  library bytes (size of {options.prefix_for(model)}.o): text {size['text']}, "
+         f"data {size['data']}, bss {size['bss']}"),
         f"  instructions per step:      {cg['per_step']:.1f}",
         f"  dense MACs per step:        {cg['macs_per_step']}",
         f"  instructions per dense MAC: {cg['instructions_per_mac']:.3f}",

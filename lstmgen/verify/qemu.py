@@ -24,8 +24,6 @@ import hashlib
 import importlib.resources
 import os
 import re
-import shutil
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -384,35 +382,13 @@ def _count_figures(fig: Figures, model: Model, c: InsnCount, n: int, steps: int)
                       "instructions_total": c.insns})
 
 
-def effective_macs_per_step(model: Model, inputs: np.ndarray) -> float:
-    """Mean MACs per step when zero entries of ``h`` are skipped (measured on golden's ``h``).
-
-    Per layer ``4·H·(X' + nnz(h_prev))`` where ``X'`` is the input width for layer 0 and
-    ``nnz`` of the layer below for upper layers; equal to :meth:`Model.macs_per_step` when no
-    ``h`` entry is zero.
-    """
-    from .. import golden
-
-    res = golden.run(model, inputs, dump=True)
-    total = 0.0
-    for li, la in enumerate(model.layers):
-        h = res.layers[li]["h"]  # (B, T, H) after each step
-        prev = np.concatenate([np.zeros_like(h[:, :1]), h[:, :-1]], axis=1)
-        nnz_h = float(np.count_nonzero(prev)) / (h.shape[0] * h.shape[1])
-        if li == 0:
-            x_cols = float(la.n_in)
-        else:
-            x_cols = float(np.count_nonzero(res.layers[li - 1]["h"])) / (h.shape[0] * h.shape[1])
-        total += 4 * la.n_hidden * (x_cols + nnz_h)
-    return total
-
-
 def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int,
                workdir: Path) -> tuple[dict[str, Any], str]:
     """``lstmgen report --target cortex-m*``: build, run and count ``model`` over one
     ``steps``-step sequence (outputs checked against golden first). Everything is measured:
     flash and RAM from the linked ELF, instructions by the QEMU plugin."""
     from .. import golden
+    from ..passes import executed_macs_per_step
     from ..testing import random_inputs
 
     inputs = random_inputs(model, 1, steps, seed=seed)
@@ -427,16 +403,16 @@ def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int,
         "instructions_per_step": f.extra["instructions_per_step"],
         "instructions_per_sequence": f.instructions_per_sequence,
         "macs_per_step": f.extra["macs_per_step"],
-        "effective_macs_per_step": effective_macs_per_step(model, inputs),
+        "effective_macs_per_step": executed_macs_per_step(model, inputs),
         "instructions_per_mac": f.instructions_per_mac,
     }
     text = "\n".join([
         f"model {r['model']!r} on {r['cpu']} (QEMU {r['board']}), {r['steps']} steps, state carried",
         f"  flash (code + const weights + tables): {r['flash_bytes']} bytes",
-        f"  RAM (state {r['state_bytes']} + scratch {r['scratch_bytes']} + static data): "
-        f"{r['ram_bytes']} bytes",
-        f"  instructions per step:                 {r['instructions_per_step']:.1f}"
-        "  (the model's own work; no I/O)",
+        (f"  RAM (state {r['state_bytes']} + scratch {r['scratch_bytes']} + static data): "
+         f"{r['ram_bytes']} bytes"),
+        (f"  instructions per step:                 {r['instructions_per_step']:.1f}"
+         "  (the model's own work; no I/O)"),
         (f"  dense MACs per step:                   {r['macs_per_step']}"
          f"  (with zero h entries skipped: {r['effective_macs_per_step']:.1f})"),
         f"  instructions per dense MAC:            {r['instructions_per_mac']:.3f}",

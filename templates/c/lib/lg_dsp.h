@@ -2,9 +2,8 @@
  * hand-written, copied verbatim by the generator for --cpu cortex-m4 / cortex-m7 (the model
  * defines LG_DSP, and lg_kernels.h then includes this file instead of its portable kernels).
  *
- * The same functions, signatures and results as the portable kernels of lg_kernels.h: every
- * kernel adds the exact products, acc[r] += sum_k W[r][k] * v[k] for r < m (m is a multiple of
- * LG_BLOCK, hence even), with ACLE intrinsics: __smlad (SMLAD, two 16x16-bit products added into
+ * The same functions, signatures and results as the portable kernels of lg_kernels.h (r < m, m
+ * a multiple of LG_BLOCK, hence even), with ACLE intrinsics: __smlad (SMLAD, two 16x16-bit products added into
  * 32 bits) or __smlald (SMLALD, into 64 bits), and __sxtb16 (SXTB16) widening two int8 weights
  * into two int16 lanes. The caller guarantees that no partial sum overflows the accumulator
  * (the IR's bound), so the summation order never changes a result.
@@ -66,9 +65,13 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
     return r;
 }
 
-/* ---- passes: acc[r] += word r of row p[i] . pv[i] over the pairs i, for every r < m ---- */
+/* ---- passes: acc[r] (+)= word r of row p[i] . pv[i] over the pairs i, for every r < m ----
+ * The NAME variant adds to acc (LOAD = LG_DSP_ADD), the NAMEset variant writes it (LOAD =
+ * LG_DSP_SET: the sum starts from 0), for the first pass of a dense product. */
+#define LG_DSP_ADD(x) (x)
+#define LG_DSP_SET(x) 0
 
-#define LG_DSP_PASSES_W16(SFX, AT, MAC)                                                      \
+#define LG_DSP_PASSES_W16(SFX, AT, MAC, LOAD)                                                \
     static inline void lg_dsp_pass_w16_##SFX(AT *acc, int32_t m, const int16_t *const *p,   \
                                              const int32_t *pv)                              \
     {                                                                                        \
@@ -76,7 +79,7 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
         const int32_t v0 = pv[0], v1 = pv[1], v2 = pv[2];                                    \
         AT *const end = acc + m;                                                             \
         for (; acc != end; ++acc, p0 += 2, p1 += 2, p2 += 2) {                               \
-            AT a = *acc;                                                                     \
+            AT a = LOAD(*acc);                                                               \
             a = MAC(lg_dsp_word(p0), v0, a);                                                 \
             a = MAC(lg_dsp_word(p1), v1, a);                                                 \
             a = MAC(lg_dsp_word(p2), v2, a);                                                 \
@@ -88,11 +91,11 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
     {                                                                                        \
         AT *const end = acc + m;                                                             \
         for (; acc != end; ++acc, p0 += 2) {                                                 \
-            *acc = MAC(lg_dsp_word(p0), v0, *acc);                                           \
+            *acc = MAC(lg_dsp_word(p0), v0, LOAD(*acc));                                     \
         }                                                                                    \
     }
 
-#define LG_DSP_PASSES_W8(SFX, AT, MAC)                                                       \
+#define LG_DSP_PASSES_W8(SFX, AT, MAC, LOAD)                                                 \
     static inline void lg_dsp_pass_w8_##SFX(AT *acc, int32_t m, const int8_t *const *p,     \
                                             const int32_t *pv)                               \
     {                                                                                        \
@@ -100,8 +103,8 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
         const int32_t v0 = pv[0], v1 = pv[1], v2 = pv[2], v3 = pv[3];                        \
         AT *const end = acc + m;                                                             \
         for (; acc != end; acc += 2, p0 += 4, p1 += 4, p2 += 4, p3 += 4) {                   \
-            AT a = acc[0];                                                                   \
-            AT b = acc[1];                                                                   \
+            AT a = LOAD(acc[0]);                                                             \
+            AT b = LOAD(acc[1]);                                                             \
             const int32_t w0 = lg_dsp_word(p0);                                              \
             const int32_t w1 = lg_dsp_word(p1);                                              \
             const int32_t w2 = lg_dsp_word(p2);                                              \
@@ -123,8 +126,8 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
         AT *const end = acc + m;                                                             \
         for (; acc != end; acc += 2, p0 += 4) {                                              \
             const int32_t w = lg_dsp_word(p0);                                               \
-            acc[0] = MAC(__sxtb16(w), v0, acc[0]);                                           \
-            acc[1] = MAC(lg_dsp_sxtb16_hi(w), v0, acc[1]);                                   \
+            acc[0] = MAC(__sxtb16(w), v0, LOAD(acc[0]));                                     \
+            acc[1] = MAC(lg_dsp_sxtb16_hi(w), v0, LOAD(acc[1]));                             \
         }                                                                                    \
     }
 
@@ -149,6 +152,25 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
         for (; k < n; k += 2) { /* an odd n pairs v[n-1] with the zero padding input */      \
             lg_dsp_pass1_w##W##_##SFX(acc, m, wt + (long)(k / 2) * stride,                   \
                                       lg_dsp_pair(v[k], k + 1 < n ? v[k + 1] : 0));          \
+        }                                                                                    \
+    }                                                                                        \
+    static inline void lg_mv_set_w##W##_##SFX(AT *acc, const WT *wt, int32_t m,              \
+                                              const int16_t *v, int32_t n)                   \
+    {                                                                                        \
+        const long stride = 2L * m;                                                          \
+        const WT *p[N];                                                                      \
+        int32_t i;                                                                           \
+        int32_t pv[N];                                                                       \
+        if (n >= 2 * (N)) { /* the first pass writes acc, the others add */                  \
+            for (i = 0; i < (N); ++i) {                                                      \
+                p[i] = wt + (long)i * stride;                                                \
+                pv[i] = lg_dsp_pair(v[2 * i], v[2 * i + 1]);                                 \
+            }                                                                                \
+            lg_dsp_pass_w##W##_##SFX##set(acc, m, p, pv);                                    \
+            lg_mv_w##W##_##SFX(acc, wt + (N) * stride, m, v + 2 * (N), n - 2 * (N));         \
+        } else {                                                                             \
+            lg_dsp_pass1_w##W##_##SFX##set(acc, m, wt, lg_dsp_pair(v[0], n > 1 ? v[1] : 0)); \
+            lg_mv_w##W##_##SFX(acc, wt + stride, m, v + 2, n - 2);                           \
         }                                                                                    \
     }                                                                                        \
     static inline void lg_mv_nz_w##W##_##SFX(AT *acc, const WT *wt, int32_t m,               \
@@ -186,15 +208,21 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
         }                                                                                    \
     }
 
-LG_DSP_PASSES_W16(a32, int32_t, __smlad)
-LG_DSP_PASSES_W16(a64, int64_t, __smlald)
-LG_DSP_PASSES_W8(a32, int32_t, __smlad)
-LG_DSP_PASSES_W8(a64, int64_t, __smlald)
+LG_DSP_PASSES_W16(a32, int32_t, __smlad, LG_DSP_ADD)
+LG_DSP_PASSES_W16(a64, int64_t, __smlald, LG_DSP_ADD)
+LG_DSP_PASSES_W8(a32, int32_t, __smlad, LG_DSP_ADD)
+LG_DSP_PASSES_W8(a64, int64_t, __smlald, LG_DSP_ADD)
+LG_DSP_PASSES_W16(a32set, int32_t, __smlad, LG_DSP_SET)
+LG_DSP_PASSES_W16(a64set, int64_t, __smlald, LG_DSP_SET)
+LG_DSP_PASSES_W8(a32set, int32_t, __smlad, LG_DSP_SET)
+LG_DSP_PASSES_W8(a64set, int64_t, __smlald, LG_DSP_SET)
 LG_DSP_KERNELS(16, a32, int16_t, int32_t, LG_DSP_PAIRS_W16)
 LG_DSP_KERNELS(16, a64, int16_t, int64_t, LG_DSP_PAIRS_W16)
 LG_DSP_KERNELS(8, a32, int8_t, int32_t, LG_DSP_PAIRS_W8)
 LG_DSP_KERNELS(8, a64, int8_t, int64_t, LG_DSP_PAIRS_W8)
 
+#undef LG_DSP_ADD
+#undef LG_DSP_SET
 #undef LG_DSP_PASSES_W16
 #undef LG_DSP_PASSES_W8
 #undef LG_DSP_KERNELS

@@ -140,8 +140,8 @@ void tiny_reset(tiny_state *s)
 static void tiny_layer0(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_IN])
 {
     int32_t j;
-    lg_clear_a32(w->acc0[0][0], 2 * 4 * TINY_H0_PAD);
-    lg_mv_w8_a32(w->acc0[0][0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
+    lg_clear_a32(w->acc0[1][0], 4 * TINY_H0_PAD); /* acc0[0] is written by W_ih.x */
+    lg_mv_set_w8_a32(w->acc0[0][0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
     lg_mv_nz_w8_a32(w->acc0[1][0], &tiny_l0_w_hh[0][0], 4 * TINY_H0_PAD,
         s->h0, TINY_H0);
     for (j = 0; j < TINY_H0; ++j) {
