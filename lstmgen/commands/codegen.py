@@ -51,8 +51,14 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for name, f in sorted(seen.items(), reverse=True):
         meta = f.metadata
         owners = [t.name for t in TARGETS.values() if name in {g.name for g in option_fields(t)}]
-        typ: Any = click.Choice(meta["choices"]) if meta.get("choices") else (
-            int if isinstance(f.default, int) and not isinstance(f.default, bool) else str)
+        if meta.get("choices"):
+            typ: Any = click.Choice(meta["choices"])
+        elif isinstance(f.default, bool):
+            typ = click.BOOL
+        elif isinstance(f.default, (int, float)):
+            typ = type(f.default)
+        else:
+            typ = str
         help_ = f"{meta.get('help', '')} [{', '.join(owners)}; default {f.default}]"
         fn = click.option("--" + name.replace("_", "-"), name, type=typ, default=None,
                           help=help_, metavar=meta.get("metavar"))(fn)
