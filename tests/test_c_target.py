@@ -24,8 +24,8 @@ from lstmgen.ir import Gate, IntTensor
 from lstmgen.targets import c as ctarget
 from lstmgen.targets.c import CTarget, generate, render
 from lstmgen.testing import random_inputs, random_model
-from lstmgen.verify.base import verify
 from lstmgen.verify import vectors
+from lstmgen.verify.base import verify
 from lstmgen.verify.cpu import DEFAULT_CFLAGS, CpuRunner, callgrind_instructions, library_size
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "c_tiny"
@@ -114,10 +114,10 @@ def test_prefix_names_api_and_files() -> None:
     files = render(_model(kind="lm"), CTarget(prefix="kws"))
     h = files["kws.h"]
     for decl in ("void kws_reset(kws_state *s);",
-                 "void kws_step(kws_state *s, kws_scratch *w, const int16_t x[KWS_N_IN], "
-                 "int16_t y[KWS_N_OUT]);",
-                 "int32_t kws_step_token(kws_state *s, kws_scratch *w, int32_t token, "
-                 "int16_t y[KWS_N_OUT]);",
+                 ("void kws_step(kws_state *s, kws_scratch *w, const int16_t x[KWS_N_IN], "
+                  "int16_t y[KWS_N_OUT]);"),
+                 ("int32_t kws_step_token(kws_state *s, kws_scratch *w, int32_t token, "
+                  "int16_t y[KWS_N_OUT]);"),
                  "#define KWS_SCRATCH_BYTES (sizeof(kws_scratch))",
                  '#ifdef __cplusplus\nextern "C" {',
                  "#define KWS_H1 5"):
@@ -480,11 +480,11 @@ def test_relative_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
     assert report.passed and report.vectors == 3
 
 
+@pytest.mark.unit
 def test_int32_helpers_only_where_they_provably_fit() -> None:
     """The generator picks the int32 rescale only when the operand plus its rounding addend fits,
     the narrowing one only when the shifted value does; the cell rewrite is the same number."""
     from lstmgen.fixedpoint import rescale
-
     from lstmgen.plan import Rescale
 
     def pick(bound: int, s: int, bits: int, width: int) -> str:

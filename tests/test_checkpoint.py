@@ -17,6 +17,8 @@ from lstmgen.checkpoint import (
 )
 from lstmgen.errors import CheckpointError
 
+pytestmark = pytest.mark.unit
+
 CLS = ModelConfig(kind="classifier", n_in=3, hidden=(4, 2), n_out=5)
 LM = ModelConfig(kind="lm", n_in=4, hidden=(3, 4), n_out=9, vocab=9, tied=True)
 

@@ -12,7 +12,7 @@ from torch import nn
 from lstmgen.checkpoint import load_checkpoint
 from lstmgen.cli import main
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("torch_one_thread")]
 
 
 def _run(*args):

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lstmgen.checkpoint import Checkpoint, ModelConfig, build_module
 from lstmgen.sparsity import compact, removable_units
+
+pytestmark = pytest.mark.unit
 
 
 def _model_ckpt(cfg: ModelConfig, seed: int) -> Checkpoint:

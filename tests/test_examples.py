@@ -31,6 +31,7 @@ def test_generate_c_example_runs(tmp_path):
     assert "PASS" in proc.stdout
 
 
+@pytest.mark.unit
 def test_train_and_prune_example_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLES / "train_and_prune.py"), str(tmp_path)],
                           capture_output=True, text=True, timeout=600, check=False)

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from lstmgen import golden, ir
+from lstmgen.commands.irinfo import describe_ir
 from lstmgen.errors import FormatError, IRError
 from lstmgen.ir import GATES, ActTable, Gate, IntTensor, LstmLayer, Model, QFormat
 from lstmgen.testing import random_inputs, random_model
-from lstmgen.commands.irinfo import describe_ir
 
 pytestmark = pytest.mark.unit
 

@@ -11,6 +11,8 @@ from lstmgen.checkpoint import ModelConfig, build_module
 from lstmgen.errors import UsageError
 from lstmgen.sparsity import group_lasso, group_norms, iss_groups, iss_stats, zero_out
 
+pytestmark = pytest.mark.unit
+
 
 def _classifier(hidden=(3, 2), n_in=2, n_out=2, seed=0):
     torch.manual_seed(seed)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from lstmgen.checkpoint import ModelConfig, build_module
 from lstmgen.nn import LSTMClassifier, LSTMLanguageModel, LSTMStack
+
+pytestmark = pytest.mark.unit
 
 
 def test_stack_matches_nn_lstm():

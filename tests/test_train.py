@@ -15,7 +15,7 @@ from lstmgen.train import default_config, train
 PTB_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "ptb"
 
 
-pytestmark = pytest.mark.usefixtures("torch_one_thread")
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("torch_one_thread")]
 
 
 def _lm_cfg(data, **kw):
