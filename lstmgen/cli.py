@@ -112,7 +112,7 @@ def main() -> None:
 
 
 #: Modules whose import attaches commands to ``main`` (one per area of the tool).
-COMMAND_MODULES = ("model", "quantize", "codegen", "demo", "export")
+COMMAND_MODULES = ("model", "quantize", "codegen", "demo", "export", "study")
 
 for _name in COMMAND_MODULES:
     try:

@@ -697,6 +697,9 @@ def _run(
             metrics.update(task.evaluate(model, cfg, dev))
             stats = iss_stats(model)
             metrics["removable_units"] = stats["outgoing_zero_units"]
+            # per layer: units left after compaction and ISS group-norm quantiles (run reports)
+            metrics["units_left"] = [la["hidden"] - la["outgoing_zero_units"] for la in stats["layers"]]
+            metrics["group_norms"] = [la["norm_quantiles"] for la in stats["layers"]]
             metrics["seconds"] = round(time.perf_counter() - t0, 3)
             what = _divergence(model, metrics, stats)
             if what is not None:

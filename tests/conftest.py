@@ -23,7 +23,7 @@ from lstmgen.testing import require_tool
 __all__ = ["TIERS", "TIER_TOOLS", "require_tool", "require_tools"]
 
 #: The tier markers (registered in pyproject.toml).
-TIERS = ("unit", "cc", "qemu", "sim", "hls", "slow")
+TIERS = ("unit", "cc", "qemu", "sim", "hls", "browser", "slow")
 
 #: Tools each tier needs on PATH. An entry that is a tuple names alternatives, any one of which
 #: is enough (an HDL simulation runs on Icarus Verilog or Verilator; the test picks one).
@@ -33,6 +33,7 @@ TIER_TOOLS: dict[str, tuple[str | tuple[str, ...], ...]] = {
     "qemu": ("arm-none-eabi-gcc", "arm-none-eabi-nm", "qemu-system-arm", "gcc"),
     "sim": (("iverilog", "verilator"),),
     "hls": ("g++",),
+    "browser": ("chromium",),
     "slow": (),
 }
 

@@ -202,9 +202,9 @@ REPORTS = {**{p.name: p for p in PLATFORMS.values() if p.report},
 
 
 @main.command("report")
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
-@click.option("--target", type=click.Choice(list(REPORTS)), default="cortex-m4",
-              show_default=True, help="What to measure (a verify target, or rtl for synthesis).")
+@click.argument("model_path", metavar="MODEL|RUN_DIR", type=click.Path())
+@click.option("--target", type=click.Choice(list(REPORTS)), default=None,
+              help="What to measure (a verify target, or rtl for synthesis) [default: cortex-m4].")
 @click.option("--steps", type=click.IntRange(min=1), default=10, show_default=True,
               help="Time steps of the measured sequence.")
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True,
@@ -212,14 +212,36 @@ REPORTS = {**{p.name: p for p in PLATFORMS.values() if p.report},
 @click.option("--workdir", type=click.Path(), default=None,
               help="Keep the build here (default: a temporary directory).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--out", "out_dir", type=click.Path(), default=None,
+              help="Run report: output directory [default: RUN_DIR/report].")
+@click.option("--deploy", is_flag=True,
+              help="Run report: also compact, quantize and measure each run's model (C, "
+                   "Cortex-M4, HLS; cached in the run), and draw a sweep's Pareto front.")
+@click.option("--force", is_flag=True, help="Run report: replace files in --out lstmgen did not write.")
 @_target_options
-def report_cmd(model_path: str, target: str, steps: int, seed: int, workdir: str | None,
-               as_json: bool, **kw: Any) -> None:
-    """Measure MODEL on TARGET: footprint, instructions or cycles per step, resources.
+def report_cmd(model_path: str, target: str | None, steps: int, seed: int, workdir: str | None,
+               as_json: bool, out_dir: str | None, deploy: bool, force: bool, **kw: Any) -> None:
+    """Measure MODEL on TARGET (footprint, instructions or cycles per step, resources), or
+    report a training run or sweep directory (Markdown + self-contained HTML with plots).
 
-    Every figure is measured (a build, a run, a count, a synthesis), and the outputs of the
-    measured run are checked against the golden model first.
+    Every target figure is measured (a build, a run, a count, a synthesis), and the outputs of
+    the measured run are checked against the golden model first.
     """
+    if Path(model_path).is_dir():
+        from ..study import write_report
+
+        given = [k for k, v in kw.items() if v is not None]
+        if target is not None or given or workdir is not None:
+            raise UsageError("a run report takes --out, --deploy, --force and --json only")
+        out = Path(out_dir) if out_dir is not None else Path(model_path) / "report"
+        files = write_report(model_path, out, deploy=deploy, force=force)
+        html = next(f for f in files if f.name == "report.html")
+        click.echo(json.dumps({"html": str(html), "files": len(files)}) if as_json
+                   else f"wrote {html} and {len(files) - 1} more files")
+        return
+    if out_dir is not None or deploy or force:
+        raise UsageError("--out, --deploy and --force are for a run report (a directory)")
+    target = target or "cortex-m4"
     entry = REPORTS[target]
     if isinstance(entry, Platform):
         t, fixed, runner_kw = get_target(entry.target), entry.fixed, entry.runner_kw
