@@ -48,6 +48,7 @@ from .checkpoint import (
     torch_load,
     torch_save_bytes,
 )
+from .distributed import SINGLE, Dist, setup, unwrap
 from .errors import CheckpointError, UsageError
 from .sparsity import group_lasso, iss_stats, zero_out
 
@@ -258,19 +259,28 @@ class _DigitsTask:
     def n_batches(self, cfg: TrainConfig) -> int:
         return math.ceil(len(self.y["train"]) / cfg.batch)
 
-    def train_epoch(self, model, opt, cfg, epoch, device, bar) -> dict[str, float]:
+    def trainable(self, model: nn.Module) -> nn.Module:
+        """The module the training loop calls (wrapped for DDP by the caller)."""
+        return model
+
+    def train_epoch(self, model, opt, cfg, epoch, device, bar, dist: Dist = SINGLE) -> dict[str, float]:
         gen = torch.Generator().manual_seed(cfg.seed * 100003 + epoch)
         perm = torch.randperm(len(self.y["train"]), generator=gen)
         total, n = 0.0, 0
         for i in range(0, len(perm), cfg.batch):
-            idx = perm[i : i + cfg.batch]
+            batch = perm[i : i + cfg.batch]
+            idx = batch[dist.shard(len(batch))]  # all of it in a single-process run
             x, y = self.x["train"][idx].to(device), self.y["train"][idx].to(device)
-            ce = F.cross_entropy(model(x), y)
-            _step(model, opt, ce, cfg)
-            total += ce.item() * len(idx)
+            if len(idx):
+                ce_sum = F.cross_entropy(model(x), y, reduction="sum")
+            else:  # a shard of a short last batch: take part in the gradient exchange with 0
+                ce_sum = sum(p.sum() for p in model.parameters()) * 0.0
+            _step(model, opt, ce_sum * (dist.world / len(batch)), cfg)
+            total += ce_sum.item()
             n += len(idx)
             bar.update(1)
-            bar.set_postfix(loss=f"{total / n:.4f}")
+            bar.set_postfix(loss=f"{total / max(n, 1):.4f}")
+        total, n = dist.sum(total, n)
         return {"train_loss": total / n}
 
     @torch.no_grad()
@@ -309,8 +319,16 @@ class _PtbTask:
     def n_batches(self, cfg: TrainConfig) -> int:
         return math.ceil((self.data["train"].shape[1] - 1) / cfg.bptt)
 
-    def train_epoch(self, model, opt, cfg, epoch, device, bar) -> dict[str, float]:
-        data = self.data["train"].to(device)
+    def trainable(self, model: nn.Module) -> nn.Module:
+        """The module the training loop calls: ``forward(x, state)`` of the LM (so that a DDP
+        wrapper sees the call)."""
+        return _WithState(model)
+
+    def train_epoch(self, model, opt, cfg, epoch, device, bar, dist: Dist = SINGLE) -> dict[str, float]:
+        full = self.data["train"]
+        if full.shape[0] < dist.world:
+            raise UsageError(f"--batch {full.shape[0]} is smaller than the {dist.world} processes")
+        data = full[dist.shard(full.shape[0])].to(device)  # this rank's streams
         state = None
         total, tokens = 0.0, 0
         for i in range(0, data.shape[1] - 1, cfg.bptt):
@@ -318,13 +336,15 @@ class _PtbTask:
             x, y = data[:, i : i + seq], data[:, i + 1 : i + 1 + seq]
             if state is not None:
                 state = [(h.detach(), c.detach()) for h, c in state]
-            logits, state = model.forward_with_state(x, state)
-            ce = F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1))
-            _step(model, opt, ce * seq, cfg)
-            total += ce.item() * y.numel()
+            logits, state = model(x, state)
+            ce_sum = F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1), reduction="sum")
+            # the global batch's mean per-token loss times seq (the TF reference's scaling)
+            _step(model, opt, ce_sum * (dist.world / full.shape[0]), cfg)
+            total += ce_sum.item()
             tokens += y.numel()
             bar.update(1)
             bar.set_postfix(ppl=f"{_ppl(total / tokens):.1f}")
+        total, tokens = dist.sum(total, tokens)
         return {"train_ppl": _ppl(total / tokens)}
 
     @torch.no_grad()
@@ -365,8 +385,21 @@ def evaluate_lm(model: nn.Module, data: torch.Tensor, bptt: int, device: str | t
     return total / tokens
 
 
-def _step(model: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainConfig) -> None:
-    """One optimizer step on ``loss`` (+ ISS penalty), clipping, then ISS zero-out."""
+class _WithState(nn.Module):
+    """``forward(x, state)`` of a language model: the call a DDP wrapper must see."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x: torch.Tensor, state=None):
+        return self.inner.forward_with_state(x, state)
+
+
+def _step(net: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainConfig) -> None:
+    """One optimizer step on ``loss`` (+ ISS penalty), clipping, then ISS zero-out; ``net`` may
+    be the model wrapped for DDP (gradients are then averaged over the ranks in backward)."""
+    model = unwrap(net)
     if cfg.iss_lambda > 0:
         loss = loss + cfg.iss_lambda * group_lasso(model)
     opt.zero_grad(set_to_none=True)
@@ -588,6 +621,7 @@ def train(
     epoch 0 fails.
     """
     dev = _resolve_device(device)
+    dist = setup(dev)  # a torchrun job: every rank runs this function
     out_path = Path(out) if out is not None else None
     state: dict[str, Any] | None = None
     if resume:
@@ -626,9 +660,10 @@ def train(
     saved_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
+    dist.barrier()  # every rank has checked --out before rank 0 writes to it
     try:
         return _run(cfg, state=state, out_path=out_path, resume=resume, dev=dev,
-                    progress=progress)
+                    progress=progress and dist.main, dist=dist)
     finally:
         torch.set_num_threads(saved_threads)
 
@@ -641,8 +676,9 @@ def _run(
     resume: bool,
     dev: torch.device,
     progress: bool,
+    dist: Dist = SINGLE,
 ) -> TrainResult:
-    """The body of :func:`train` once options are checked."""
+    """The body of :func:`train` once options are checked; only ``dist.main`` writes."""
     from tqdm.auto import tqdm
 
 
@@ -656,6 +692,7 @@ def _run(
                 p.uniform_(-cfg.init_scale, cfg.init_scale)
     model.to(dev).train()
     opt = _make_optimizer(model, cfg)
+    net = dist.wrap(task.trainable(model), dev)  # what the training loop calls
     history: list[dict[str, Any]] = []
     start = 0
     best_score: float | None = None
@@ -671,13 +708,14 @@ def _run(
 
             best_ckpt = load_checkpoint(out_path / "best.pt")
 
+    writer = out_path if dist.main else None  # the run directory, on the process that writes
     created: list[Path] = []  # directories this run created
     fresh = out_path is not None and not resume  # remove what it wrote if epoch 1 fails
-    if out_path is not None and not resume:
-        created = make_dirs(out_path)
+    if writer is not None and not resume:
+        created = make_dirs(writer)
     try:
-        if out_path is not None:
-            with atomic_file(out_path / "config.json") as tmp:
+        if writer is not None:
+            with atomic_file(writer / "config.json") as tmp:
                 tmp.write_text(
                     json.dumps({"train": cfg.to_dict(), "model": task.model_config.to_dict()}, indent=2)
                     + "\n"
@@ -693,7 +731,7 @@ def _run(
                 disable=not progress, leave=False, dynamic_ncols=True,
             ) as bar:
                 metrics: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-                metrics.update(task.train_epoch(model, opt, cfg, epoch, dev, bar))
+                metrics.update(task.train_epoch(net, opt, cfg, epoch, dev, bar, dist))
             metrics.update(task.evaluate(model, cfg, dev))
             stats = iss_stats(model)
             metrics["removable_units"] = stats["outgoing_zero_units"]
@@ -719,16 +757,16 @@ def _run(
             )
             if improved:
                 best_score, best_ckpt = score, ckpt
-            if out_path is not None:
-                _write_epoch(out_path, model, opt, cfg, dev, epoch + 1, history, best_score, ckpt,
+            if writer is not None:
+                _write_epoch(writer, model, opt, cfg, dev, epoch + 1, history, best_score, ckpt,
                              improved)
             fresh = False  # one complete epoch on disk: keep the directory from now on
             created = []
     except BaseException:
-        if fresh and out_path is not None:
+        if fresh and writer is not None:
             for name in RUN_FILES:
                 with contextlib.suppress(OSError):
-                    (out_path / name).unlink()
+                    (writer / name).unlink()
             remove_created_dirs(created)
         raise
     if ckpt is None:  # resumed a run that was already complete

@@ -118,7 +118,8 @@ def test_report_renders_in_headless_chromium(sweep_dir: Path, tmp_path: Path) ->
         "document.title=imgs.length+':'+imgs.filter(i=>i.complete&&i.naturalWidth>100).length;};"
         "document.body.appendChild(f);</script></body></html>")
     dom = subprocess.run(["chromium", *flags, "--allow-file-access-from-files", "--dump-dom",
-                          probe.as_uri()], capture_output=True, text=True, timeout=120)
+                          probe.as_uri()], capture_output=True, text=True, timeout=120,
+                         check=False)
     m = re.search(r"<title>(\d+):(\d+)</title>", dom.stdout)
     assert m is not None, dom.stdout[-500:] + dom.stderr[-500:]
     assert int(m.group(1)) == 4 and int(m.group(2)) == 4

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,8 @@ def train(ctx: click.Context, **opts: Any) -> None:
         progress=not opts["quiet"], epochs=opts["epochs"] if opts["resume"] else None,
         threads=opts["threads"],
     )
+    if int(os.environ.get("RANK", "0") or 0) != 0:  # a torchrun job: rank 0 reports
+        return
     last = result.history[-1] if result.history else {}
     shown = {k: v for k, v in last.items() if k.endswith(("acc", "ppl")) or k == "removable_units"}
     best = out / "best.pt"
