@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["c_array", "environment", "has_resource", "read_static", "render"]
+__all__ = ["c_array", "environment", "has_resource", "read_static", "render", "verilog_hex"]
 
 _PACKAGE = "lstmgen.templates"
 
@@ -56,6 +56,18 @@ def c_array(values: Iterable[int], per_line: int = 12, indent: int = 4) -> str:
     return (",\n" + " " * indent).join(lines)
 
 
+def verilog_hex(value: int, bits: int) -> str:
+    """A sized Verilog hex literal of ``value`` as ``bits``-bit two's complement.
+
+    >>> verilog_hex(-2, 8), verilog_hex(255, 16)
+    ("8'hfe", "16'h00ff")
+    """
+    value, bits = int(value), int(bits)
+    if not -(1 << (bits - 1)) <= value < (1 << bits):
+        raise ValueError(f"{value} does not fit {bits} bits")
+    return f"{bits}'h{value & ((1 << bits) - 1):0{-(-bits // 4)}x}"
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The shared strict environment (created once)."""
@@ -68,6 +80,7 @@ def environment() -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["c_array"] = c_array
+    env.filters["verilog_hex"] = verilog_hex
     return env
 
 
