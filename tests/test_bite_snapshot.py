@@ -1,5 +1,5 @@
-"""Byte snapshots of the DSP weight layouts (``lg_dsp.h``'s input-pair words) for both weight
-widths: ``tests/golden/c_tiny_m4`` (test_c_target.py) holds the int8 layout; the int16 one is
+"""Byte snapshots of the DSP weight layouts (``lg_dsp.h``'s blocks of input-pair words) for both
+weight widths: ``tests/golden/c_tiny_m4`` (test_c_target.py) holds the int8 layout; the int16 one is
 here (``tests/golden/c_tiny16_m4``: odd input count, so the zero-padded pair is in it too).
 Refresh with ``--update-golden`` (or LSTMGEN_UPDATE_GOLDEN=1) like the other snapshots.
 """
@@ -50,25 +50,29 @@ def test_int16_dsp_layout_snapshot(request: pytest.FixtureRequest) -> None:
                           ("c_tiny16_m4/tiny16.c", "tiny16", "int16_t")])
 def test_dsp_snapshots_cover_both_weight_widths(snapshot: str, prefix: str, ctype: str) -> None:
     """Each stored DSP snapshot is what its name says: LG_DSP, weights of that width in the
-    input-pair layout (rows of 2 x units)."""
+    register-block layout (one array row per block of 4 gate rows, 8 elements per input
+    pair)."""
     text = (GOLDEN / snapshot).read_text(encoding="utf-8")
     assert "#define LG_DSP 1" in text
     for name in (f"{prefix}_l0_w_ih", f"{prefix}_l0_w_hh", f"{prefix}_head_w"):
         got, _ = _array(text, name)
         assert got == ctype, name
-    assert re.search(rf"{prefix}_l0_w_ih\[\d+\]\[2 \* 4 \* {prefix.upper()}_H0_PAD\]", text)
+    P = prefix.upper()
+    assert f"{prefix}_l0_w_ih[{P}_H0_PAD][8 * (({P}_N_IN + 1) / 2)]" in text
 
 
 def test_int16_dsp_words_hold_input_pairs() -> None:
-    """The int16 layout as lg_dsp.h documents it: row c (inputs 2c, 2c+1), word r of a gate
-    segment = (W[r][2c], W[r][2c+1]); an odd input count pairs the last input with a zero."""
+    """The int16 layout as lg_dsp.h documents it: block b holds rows 4b..4b+3 of the stacked
+    gates (i, f, g, o, each padded to 4 units), and for each pair c of inputs its 4 words
+    (W[4b+j][2c], W[4b+j][2c+1]); an odd input count pairs the last input with a zero."""
     model = _tiny16()
     la = model.layers[0]
     _, w = _array(render(model, CTarget(cpu="cortex-m4"))["tiny16.c"], "tiny16_l0_w_ih")
     H, pad, X = la.n_hidden, 4, la.n_in  # hidden 3 padded to 4 units per gate
-    rows = w.reshape((X + 1) // 2, 4, pad, 2)  # [pair][gate][unit][input of the pair]
+    stacked = np.zeros((4 * pad, X + 1), np.int64)
     for gi, (_, g) in enumerate(la.gates()):
-        full = np.zeros((pad, X + 1), np.int64)
-        full[:H, :X] = g.w_ih.values
+        stacked[gi * pad:gi * pad + H, :X] = g.w_ih.values
+    blocks = w.reshape(4 * pad // 4, (X + 1) // 2, 4, 2)  # [block][pair][row j][input of the pair]
+    for b in range(blocks.shape[0]):
         for c in range((X + 1) // 2):
-            np.testing.assert_array_equal(rows[c, gi], full[:, 2 * c:2 * c + 2])
+            np.testing.assert_array_equal(blocks[b, c], stacked[4 * b:4 * b + 4, 2 * c:2 * c + 2])

@@ -9,8 +9,12 @@ and options always give the same bytes); ``generate`` writes them into a directo
   working memory of a step, ``<P>_SCRATCH_BYTES``); ``extern "C"`` for C++ callers;
 * ``<p>.c`` - weights and tables as ``static const`` integer arrays (flash on an MCU) and the step
   code, exactly :mod:`lstmgen.golden`'s arithmetic, with the widths of :mod:`lstmgen.plan`;
-* ``lg_fixed.h``, ``lg_kernels.h`` (and ``lg_dsp.h`` for DSP cores) - the hand-written kernel
-  library from ``templates/c/lib``.
+* ``lg_fixed.h``, ``lg_kernels.h`` (and ``lg_dsp.h`` for DSP cores, ``lg_mve.h`` for Helium
+  cores) - the hand-written kernel library from ``templates/c/lib``.
+
+Activation codes (inputs, h) are stored as ``int8_t`` when their format is 8 bits wide
+(``lstmgen quantize --acts 8``), else ``int16_t``; a product on 8-bit codes widens them into the
+scratch's ``x16`` first (the kernels read int16).
 
 The harness under ``harness/`` (``main.c``, ``Makefile``, ``CMakeLists.txt``; for a Cortex-M core
 also the startup file, linker script and a CMake toolchain file) builds the vector-file program
@@ -18,7 +22,10 @@ also the startup file, linker script and a CMake toolchain file) builds the vect
 
 Weights are stored transposed (one row per input, holding that input's weight for every unit),
 so a product with ``h`` visits only the rows of its nonzero entries (zero-skipping: the cost of
-``W_hh·h`` is proportional to ``nnz(h)``; the result is unchanged).
+``W_hh·h`` is proportional to ``nnz(h)``; the result is unchanged). The DSP and MVE kernels
+keep the accumulators of 4 rows in registers over the whole input loop instead, so their
+weights are stored per block of 4 rows (``lg_dsp.h``: input pairs, ``lg_mve.h``: chunks of 8
+inputs), and they skip zero input pairs / chunks.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from .registry import option
 
 __all__ = [
     "BLOCK",
+    "KERNEL_ROWS",
     "MAX_STEPS",
     "WARNINGS",
     "CTarget",
@@ -49,6 +57,7 @@ __all__ = [
     "footprint_estimate",
     "generate",
     "render",
+    "weight_layout",
 ]
 
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -63,7 +72,8 @@ _RESERVED = frozenset({
 })
 #: Rows per kernel block; must equal ``LG_BLOCK`` in ``templates/c/lib/lg_kernels.h``. Gate
 #: segments are padded to an even unit count (4 gates x even = a multiple of 8) and the head's
-#: outputs to a multiple of 8, with zero weights whose accumulators are never read.
+#: outputs to a multiple of 8, with zero weights whose accumulators are never read (so the
+#: DSP/MVE register blocks of 4 rows divide every matrix).
 BLOCK = 8
 #: Longest sequence the harness's static buffers hold (``-D<P>_MAX_STEPS=N`` changes it).
 MAX_STEPS = 1024
@@ -79,13 +89,14 @@ class CTarget:
     ``prefix``: the C name prefix and file stem (default: the model name); a lower-case C
     identifier that is not ``main``, an ``lg_*`` name or a standard header's stem. ``cpu``: one
     of :data:`lstmgen.targets.cpus.CPUS`; DSP cores (Cortex-M4/M7) get the ARM DSP kernels
-    (``templates/c/lib/lg_dsp.h``), Cortex-M cores a harness that builds for them. Invalid
-    values raise :class:`~lstmgen.errors.UsageError`.
+    (``templates/c/lib/lg_dsp.h``), Helium cores (Cortex-M55) the MVE kernels
+    (``lg_mve.h``), Cortex-M cores a harness that builds for them. Invalid values raise
+    :class:`~lstmgen.errors.UsageError`.
     """
 
     prefix: str | None = option(None, "C name prefix and file stem [default: the model name]")
-    cpu: str = option("generic", "Core to generate for (Cortex-M4/M7: ARM DSP kernels).",
-                      choices=tuple(CPUS))
+    cpu: str = option("generic", "Core to generate for (Cortex-M4/M7: ARM DSP kernels; "
+                      "Cortex-M55: Helium MVE kernels).", choices=tuple(CPUS))
 
     def __post_init__(self) -> None:
         get_cpu(self.cpu)
@@ -181,62 +192,128 @@ def _pad(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-def _rows(t: IntTensor, width: int, dsp: bool = False, bits: int | None = None) -> list[list[int]]:
-    """The transposed weight matrix, one row per input, each row zero-padded to ``width``.
+#: Rows per register block of the DSP and MVE kernels (``LG_DSP_ROWS`` / ``LG_MVE_ROWS``).
+KERNEL_ROWS = 4
+#: Inputs per stored group: a pair (one SMLAD word) for DSP, a chunk of 8 (one MVE vector).
+_GROUP = {"dsp": 2, "mve": 8}
 
-    With ``dsp`` (the ``lg_dsp.h`` kernels, --cpu cortex-m4/m7) the rows are the pairs of inputs
-    (2c, 2c+1) instead, interleaved so that every 32-bit word is one SMLAD operand (layout
-    documented in ``templates/c/lib/lg_dsp.h``; ``bits`` is the stored weight width): an odd
-    input count gets one zero input, which multiplies as zero. Numbers are never changed.
+
+def _ctype_act(bits: int) -> str:
+    """Storage of activation codes (inputs, h): int8_t for 8-bit formats, else int16_t."""
+    return "int8_t" if bits <= 8 else "int16_t"
+
+
+def _blocks(v: np.ndarray, bits: int, kernels: str) -> np.ndarray:
+    """The register-block layout of ``v`` (rows x inputs, rows a multiple of 4) for the DSP or
+    MVE kernels: one array row per block of :data:`KERNEL_ROWS` rows (documented in
+    ``lg_dsp.h`` / ``lg_mve.h``). Inputs are zero-padded to whole groups; numbers are never
+    changed, only placed."""
+    g = _GROUP[kernels]
+    m, n = v.shape
+    groups = -(-n // g)
+    v = np.pad(v, ((0, 0), (0, groups * g - n))).reshape(m // KERNEL_ROWS, KERNEL_ROWS, groups, g)
+    if kernels == "mve" or bits > 8:  # [block][group][row][input]: int16 pair words, MVE vectors
+        out = v.transpose(0, 2, 1, 3)
+    else:  # DSP int8: [block][pair][row pair j][input][row of the pair]
+        out = v.reshape(m // KERNEL_ROWS, 2, 2, groups, 2).transpose(0, 3, 1, 4, 2)
+    return out.reshape(m // KERNEL_ROWS, -1)
+
+
+def _dual_rows(blocks: np.ndarray) -> np.ndarray | None:
+    """The DSP int8 layout of :func:`_blocks` for the dual-row kernels (``lg_mv_*_w8r_a32``,
+    ``lg_dsp.h``): the byte of each odd row lowered by one where the even row's byte beside it
+    is negative, so that each halfword reads as ``256 * W[r+1][k] + W[r][k]``; None where a byte
+    would leave int8 (then the plain int8 kernels run). The same numbers, placed differently."""
+    v = blocks.reshape(blocks.shape[0], -1, 2, 2, 2)  # [block][pair][row pair][input][row]
+    lo, hi = v[..., 0], v[..., 1]
+    hi2 = hi - (lo < 0)
+    if (hi2 < -128).any():
+        return None
+    return np.stack([lo, hi2], axis=-1).reshape(blocks.shape)
+
+
+def weight_layout(values: np.ndarray, bits: int, kernels: str) -> np.ndarray:
+    """The stored order of a weight matrix ``values`` (rows x inputs, rows a multiple of 8) for
+    a kernel family (``"portable"``, ``"dsp"``, ``"mve"``, or ``"dsp8r"``: the DSP dual-row
+    int8 kernels ``lg_mv_*_w8r_a32``): the flat sequence of codes the ``lg_mv_*`` kernels of
+    that family read (``lg_kernels.h``: transposed; ``lg_dsp.h`` / ``lg_mve.h``: blocks of 4
+    rows). Tests drive the kernels directly with it.
+
+    >>> weight_layout(np.arange(16).reshape(8, 2), 16, "dsp")[:8].tolist()
+    [0, 1, 2, 3, 4, 5, 6, 7]
     """
-    v = np.asarray(t.values).T
-    v = np.pad(v, ((0, 0), (0, width - v.shape[1])))
-    if not dsp:
-        return v.tolist()
-    pairs = np.pad(v, ((0, v.shape[0] % 2), (0, 0))).reshape(-1, 2, width)  # [pair][input][unit]
-    if (bits or t.fmt.bits) > 8:  # int16: [pair][unit][input]
-        return pairs.transpose(0, 2, 1).reshape(len(pairs), -1).tolist()
-    # int8 (width is even): [pair][unit // 2][input][unit % 2]
-    quads = pairs.reshape(len(pairs), 2, width // 2, 2).transpose(0, 2, 1, 3)
-    return quads.reshape(len(pairs), -1).tolist()
+    v = np.asarray(values, np.int64)
+    if v.ndim != 2 or v.shape[0] % BLOCK:
+        raise ValueError(f"weights must be 2-D with a multiple of {BLOCK} rows, got {v.shape}")
+    if kernels == "portable":
+        return v.T.ravel()
+    if kernels == "dsp8r":
+        dual = _dual_rows(_blocks(v, 8, "dsp"))
+        if dual is None:
+            raise ValueError("an odd row holds -128 beside a negative weight: no dual-row layout")
+        return dual.ravel()
+    return _blocks(v, bits, kernels).ravel()
 
 
-def _dims(rows: str, cols: str, n_rows: int, dsp: bool) -> str:
-    """C dimensions of a stored matrix: ``[rows][cols]``, or for the ``lg_dsp.h`` input-pair
-    layout ``[pairs][2 * cols]``."""
-    return f"[{(n_rows + 1) // 2}][2 * {cols}]" if dsp else f"[{rows}][{cols}]"
+def _row_label(names: list[str], r: int) -> str:
+    return names[r] if r < len(names) else "-"
 
 
-def _kernel(bits: int, acc: int, skip_zeros: bool, sets: bool = False) -> str:
-    kind = "nz_" if skip_zeros else "set_" if sets else ""
-    return f"lg_mv_{kind}w{8 if bits <= 8 else 16}_a{acc}"
+def _matrix(tensors: list[IntTensor], seg: int, kernels: str, dims: tuple[str, str, str],
+            labels: tuple[str, ...], kind: str, skip_zeros: bool, acc: int,
+            sets: bool = True) -> dict[str, Any]:
+    """A stored weight matrix: the ``tensors`` stacked (each padded to ``seg`` rows) and
+    transposed, in the narrowest type for all. ``dims`` are the C names of the input count,
+    the padded segment and the row count; ``labels`` name each segment's rows (gates i, f, g,
+    o: ``"i"``..; the head: ``"y"``).
 
-
-def _sets(bits: int, dsp: bool) -> bool:
-    """Whether layer 0's dense W_ih·x kernel writes its accumulators (``lg_mv_set_*``) instead
-    of adding to cleared ones: a pass saved, except for the DSP int8 kernel, where GCC 12
-    allocates the extra pass variant's registers worse than the clear costs (measured by
-    bench/mcu_speed.py)."""
-    return not (dsp and bits <= 8)
-
-
-def _stacked(tensors: list[IntTensor], acc: int, skip_zeros: bool, width: int,
-             dims: tuple[str, str], dsp: bool, sets: bool = False) -> dict[str, Any]:
-    """The four gates' matrices as one transposed array: row k = input k's weights for the
-    gate rows i, f, g, o (one segment of ``width`` per gate), in the narrowest type for all.
-    ``dims`` are the C row and column counts; ``dsp`` selects the input-pair layout (each
-    gate segment interleaved on its own, which equals interleaving the whole row)."""
+    Portable kernels: one array row per input k (``rows``: its segments), see
+    ``lg_kernels.h``. DSP and MVE kernels: one array row per block of 4 rows (``blocks``)."""
     bits = max(t.fmt.bits for t in tensors)
     n_in = tensors[0].shape[1]
-    return {
-        "ctype": _ctype(bits),
-        "dims": _dims(dims[0], dims[1], n_in, dsp),
-        "row_inputs": [f"{2 * c}, {2 * c + 1}" if 2 * c + 1 < n_in else f"{2 * c}, zero"
-                       for c in range((n_in + 1) // 2)] if dsp else [str(k) for k in range(n_in)],
-        "rows": [list(seg) for seg in zip(*(_rows(t, width, dsp, bits) for t in tensors))],
-        "kernel": _kernel(bits, acc, skip_zeros, sets),
-        "sets": sets,
-    }
+    stacked = np.concatenate([np.pad(np.asarray(t.values), ((0, seg - t.shape[0]), (0, 0)))
+                              for t in tensors])
+    # the portable zero-skipping kernels add to accumulators the step clears first (GCC 12
+    # inlines and vectorises them best so: bench/c_speed.py); the DSP and MVE ones write
+    if kernels == "portable" and skip_zeros:
+        sets = False
+    view: dict[str, Any] = {"ctype": _ctype(bits), "kernel": _kernel(bits, acc, skip_zeros, sets),
+                            "sets": sets, "kind": kind}
+    n_macro, seg_macro, rows_macro = dims
+    if kernels == "portable":
+        view["dims"] = f"[{n_macro}][{rows_macro}]"
+        view["row_inputs"] = [str(k) for k in range(n_in)]
+        view["rows"] = [[list(map(int, stacked[i * seg:(i + 1) * seg, k])) for i in range(len(tensors))]
+                        for k in range(n_in)]
+        view["blocks"] = None
+        view["dual"] = False
+        return view
+    g = _GROUP[kernels]
+    names = [f"{lab}{u}" if u < t.shape[0] else "-"
+             for lab, t in zip(labels, tensors) for u in range(seg)]
+    blocks_macro = seg_macro if len(tensors) == 4 else f"{rows_macro} / {KERNEL_ROWS}"
+    view["dims"] = f"[{blocks_macro}][{4 * g} * (({n_macro} + {g - 1}) / {g})]"
+    view["rows"] = None
+    blocks = _blocks(stacked, bits, kernels)
+    view["dual"] = False
+    if kernels == "dsp" and bits <= 8 and acc == 32:
+        dual = _dual_rows(blocks)
+        if dual is not None:  # the dual-row kernels: 10 estimated cycles a pair, not 12
+            blocks, view["dual"] = dual, True
+            view["kernel"] = view["kernel"].replace("_w8_", "_w8r_")
+    view["blocks"] = [
+        {"label": " ".join(_row_label(names, KERNEL_ROWS * b + j) for j in range(KERNEL_ROWS)),
+         "values": list(map(int, row))}
+        for b, row in enumerate(blocks)
+    ]
+    return view
+
+
+def _kernel(bits: int, acc: int, skip_zeros: bool, sets: bool = True) -> str:
+    """The kernel of a product: zero-skipping or dense, writing its accumulators (``set``:
+    every product of the generated code does) or adding to them."""
+    kind = ("nz_" if skip_zeros else "") + ("set_" if sets else "")
+    return f"lg_mv_{kind}w{8 if bits <= 8 else 16}_a{acc}"
 
 
 def _table_view(p: str, t: ActTable) -> dict[str, Any]:
@@ -253,7 +330,14 @@ def _table_view(p: str, t: ActTable) -> dict[str, Any]:
     }
 
 
-def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
+def _source(expr: str, bits: int, n_macro: str) -> dict[str, Any]:
+    """A product's input vector: ``expr`` holds codes of ``bits`` bits; 8-bit codes (int8_t
+    storage) are widened into the scratch's ``x16`` first (the kernels read int16)."""
+    widen = bits <= 8
+    return {"expr": "w->x16" if widen else expr, "widen": widen, "src": expr, "n": n_macro}
+
+
+def _layer_view(model: Model, li: int, p: str, kernels: str) -> dict[str, Any]:
     la, lp = model.layers[li], model.plan.layers[li]
     P = p.upper()
     in_macro = f"{P}_N_IN" if li == 0 else f"{P}_H{li - 1}"
@@ -285,9 +369,11 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
             }
         )
     c_type = "int16_t" if la.c_fmt.bits <= 16 else "int32_t"
+    h_type = _ctype_act(la.h_fmt.bits)
     tanh_in = _rescale("c", lp.tanh_in, 32)
     h_new = _rescale("(int32_t)gate_o * tanh_c", lp.h, 32)
     tanh_lookup = _lookup(lp.gates["g"].lookup)
+    seg_dims = (in_macro, pad_macro, f"4 * {pad_macro}")
     return {
         "index": li,
         "n_in": la.n_in,
@@ -300,6 +386,8 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
         "h_fmt": str(la.h_fmt),
         "c_fmt": str(la.c_fmt),
         "c_type": c_type,
+        "h_type": h_type,
+        "x_type": _ctype_act(la.in_fmt.bits),
         "acc_type": f"int{acc}_t",
         "acc": acc,
         "acc_bits": lp.acc_bits,
@@ -308,14 +396,16 @@ def _layer_view(model: Model, li: int, p: str, dsp: bool) -> dict[str, Any]:
         # a threshold at the top sigmoid code zeroes every o (and a compare would always hold)
         "o_always_zero": lp.o_always_zero,
         "gates": gates,
-        "w_ih": _stacked([g.w_ih for _, g in la.gates()], acc, li > 0, h_pad,
-                         (in_macro, f"4 * {pad_macro}"), dsp,
-                         sets=li == 0 and _sets(max(g.w_ih.fmt.bits for _, g in la.gates()), dsp)),
-        "w_hh": _stacked([g.w_hh for _, g in la.gates()], acc, True, h_pad,
-                         (h_macro, f"4 * {pad_macro}"), dsp),
+        "w_ih": _matrix([g.w_ih for _, g in la.gates()], h_pad, kernels, seg_dims, tuple("ifgo"),
+                        "x" if li == 0 else f"h{li - 1}", li > 0, acc),
+        "w_hh": _matrix([g.w_hh for _, g in la.gates()], h_pad, kernels,
+                        (h_macro, pad_macro, f"4 * {pad_macro}"), tuple("ifgo"), f"h{li}", True,
+                        acc),
+        "x_src": _source("x" if li == 0 else f"s->h{li - 1}", la.in_fmt.bits, in_macro),
+        "h_src": _source(f"s->h{li}", la.h_fmt.bits, h_macro),
         "c_new": f"({c_type}){_cell(lp.cell, li, la.c_fmt.bits)}",
         "tanh_c": f"{tanh_lookup}(&{p}_tanh, (int32_t){tanh_in})",
-        "h_new": f"(int16_t){h_new}",
+        "h_new": f"({h_type}){h_new}",
     }
 
 
@@ -334,6 +424,15 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
     top = len(model.layers) - 1
     hd, hp = model.head, model.plan.head
     head_acc = _acc(hp.acc.bits)
+    kernels = opts.core.kernels
+    P = p.upper()
+    layers = [_layer_view(model, li, p, kernels) for li in range(len(model.layers))]
+    # the longest vector of 8-bit codes a product widens into the scratch's x16 (0: none)
+    widen = [n for la, ml in zip(layers, model.layers)
+             for n, src in ((ml.n_in, la["x_src"]), (ml.n_hidden, la["h_src"])) if src["widen"]]
+    head_src = _source(f"s->h{top}", hd.in_fmt.bits, f"{P}_H{top}")
+    if head_src["widen"]:
+        widen.append(hd.n_in)
     return {
         "p": p,
         "P": p.upper(),
@@ -342,7 +441,10 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
         "lm": model.is_lm,
         "cpu": opts.cpu,
         "dsp": opts.dsp,
+        "kernels": kernels,
         "n_in": model.n_in,
+        "x_type": _ctype_act(model.input_fmt.bits),
+        "x16_len": max(widen, default=0),
         "n_out": model.n_out,
         "n_out_pad": _pad(model.n_out, BLOCK),
         "vocab": model.vocab,
@@ -351,21 +453,22 @@ def _view(model: Model, opts: CTarget) -> dict[str, Any]:
         "in_max": model.input_fmt.max_code,
         "macs": model.macs_per_step(),
         "tables": [_table_view(p, model.sigmoid), _table_view(p, model.tanh)],
-        "layers": [_layer_view(model, li, p, opts.dsp) for li in range(len(model.layers))],
+        "layers": layers,
         "top": top,
         "embedding": None if model.embedding is None else model.embedding.values.tolist(),
         "head": {
             "ctype": _ctype(hd.weight.fmt.bits),
             "fmt": str(hd.weight.fmt),
-            "rows": _rows(hd.weight, _pad(hd.n_out, BLOCK), opts.dsp),
-            "dims": _dims(f"{p.upper()}_H{top}", f"{p.upper()}_N_OUT_PAD", hd.n_in, opts.dsp),
+            "w": _matrix([hd.weight], _pad(hd.n_out, BLOCK), kernels,
+                         (f"{P}_H{top}", f"{P}_N_OUT_PAD", f"{P}_N_OUT_PAD"), ("y",), f"h{top}",
+                         True, head_acc),
+            "src": head_src,
             "bias": hd.bias.values.tolist(),
             "bias_fmt": str(hd.bias.fmt),
             "out_fmt": str(hd.out_fmt),
             "acc": head_acc,
             "acc_type": f"int{head_acc}_t",
             "acc_bits": hp.acc.bits,
-            "kernel": _kernel(hd.weight.fmt.bits, head_acc, skip_zeros=True),
             "shift": hd.acc_frac - hd.out_fmt.frac,
             "bits": hd.out_fmt.bits,
             "y": _rescale(f"w->head_acc[j] + {p}_head_bias[j]", hp.out, head_acc),
@@ -381,8 +484,9 @@ _TEMPLATES = {
     "harness/CMakeLists.txt": "c/CMakeLists.txt.j2",
 }
 _MCU_TEMPLATES = {"harness/arm-none-eabi.cmake": "c/mcu/arm-none-eabi.cmake.j2"}
-_MCU_STATIC = {"harness/lg_startup.c": "c/mcu/startup.c", "harness/mps2.ld": "c/mcu/mps2.ld"}
+_MCU_STATIC = {"harness/lg_startup.c": "c/mcu/startup.c"}
 _LIBRARY = ("lg_fixed.h", "lg_kernels.h")
+_KERNEL_LIBRARY = {"portable": (), "dsp": ("lg_dsp.h",), "mve": ("lg_mve.h",)}
 
 
 def render(model: Model, opts: CTarget | None = None) -> dict[str, str]:
@@ -391,10 +495,11 @@ def render(model: Model, opts: CTarget | None = None) -> dict[str, str]:
     opts = CTarget() if opts is None else opts
     v = _view(model, opts)
     p = v["p"]
-    library = _LIBRARY + (("lg_dsp.h",) if opts.dsp else ())
     core = opts.core
+    library = _LIBRARY + _KERNEL_LIBRARY[core.kernels]
     v.update(
         mcu=core.is_mcu, board=core.board or "", cpu_flags=" ".join(core.gcc_flags),
+        linker_script=core.linker_script,
         prog=f"{p}_main.elf" if core.is_mcu else f"{p}_main", warnings=WARNINGS,
         headers=[f"{p}.h", *library], max_steps=MAX_STEPS,
     )
@@ -406,6 +511,7 @@ def render(model: Model, opts: CTarget | None = None) -> dict[str, str]:
     statics = {lib: f"c/lib/{lib}" for lib in library}
     if core.is_mcu:
         statics.update(_MCU_STATIC)
+        statics[f"harness/{core.linker_script}"] = f"c/mcu/{core.linker_script}"
     for name, src in statics.items():
         b = _banner(model, p, name)
         title = b["title"].replace("generated", "copied", 1)

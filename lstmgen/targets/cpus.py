@@ -3,7 +3,7 @@ build file reads (``--cpu`` choices, DSP kernels, compiler flags, the QEMU board
 
 ``generic`` is any C99 compiler (the host build, and the portable kernels on any core); the
 Cortex-M entries name the arm-none-eabi-gcc flags that select the core and its float ABI and
-the QEMU machine whose RAM map ``templates/c/mcu/mps2.ld`` describes.
+the QEMU machine whose memory map its linker script (``templates/c/mcu/``) describes.
 """
 
 from __future__ import annotations
@@ -19,10 +19,12 @@ __all__ = ["CPUS", "MCU_CPUS", "Cpu", "get_cpu"]
 
 @dataclass(frozen=True, slots=True)
 class Cpu:
-    """A core: ``dsp`` selects the ``lg_dsp.h`` kernels (ARM DSP extension: SMLAD, SXTB16);
-    ``gcc_flags`` select core and float ABI for arm-none-eabi-gcc (empty for the host);
-    ``board`` is the QEMU machine (``qemu-system-arm -M``) that runs it, None for the host;
-    ``flash_bytes``/``ram_bytes`` what that board offers a program (its memory map)."""
+    """A core: ``dsp`` selects the ``lg_dsp.h`` kernels (ARM DSP extension: SMLAD, SXTB16),
+    ``mve`` the ``lg_mve.h`` kernels (Helium, M-profile Vector Extension); ``gcc_flags`` select
+    core and float ABI for arm-none-eabi-gcc (empty for the host); ``board`` is the QEMU
+    machine (``qemu-system-arm -M``) that runs it, None for the host; ``linker_script`` the
+    file under ``templates/c/mcu/`` describing that board's memory map; ``flash_bytes``/
+    ``ram_bytes`` what that board offers a program."""
 
     name: str
     dsp: bool
@@ -30,6 +32,13 @@ class Cpu:
     board: str | None = None
     flash_bytes: int | None = None
     ram_bytes: int | None = None
+    mve: bool = False
+    linker_script: str = "mps2.ld"
+
+    @property
+    def kernels(self) -> str:
+        """The kernel family: ``"mve"``, ``"dsp"`` or ``"portable"``."""
+        return "mve" if self.mve else "dsp" if self.dsp else "portable"
 
     @property
     def is_mcu(self) -> bool:
@@ -50,6 +59,9 @@ CPUS: Mapping[str, Cpu] = MappingProxyType({
         Cpu("cortex-m7", dsp=True, board="mps2-an500",
             gcc_flags=("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard"),
             flash_bytes=4 << 20, ram_bytes=4 << 20),
+        Cpu("cortex-m55", dsp=False, mve=True, board="mps3-an547",
+            gcc_flags=("-mcpu=cortex-m55", "-mthumb", "-mfloat-abi=hard"),
+            flash_bytes=8 << 20, ram_bytes=4 << 20, linker_script="mps3_an547.ld"),
     )
 })
 

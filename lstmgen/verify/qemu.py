@@ -1,7 +1,8 @@
 """Cortex-M platforms: cross-build the generated C with ``arm-none-eabi-gcc`` and run it on QEMU.
 
 The C target rendered for the chosen core (:mod:`lstmgen.targets.c`; its harness folder brings
-the startup file and linker script, ``templates/c/mcu/``) is linked against newlib with
+the startup file and the board's linker script, ``templates/c/mcu/``: ``mps2.ld`` for the
+mps2 boards, ``mps3_an547.ld`` for the Cortex-M55's mps3-an547) is linked against newlib with
 semihosting (``--specs=rdimon.specs``), so the harness's ``fopen``/``fread``/``fwrite`` reach
 host files and its exit status reaches the host. The cores, their compiler flags and QEMU
 boards are listed once, in :mod:`lstmgen.targets.cpus`.
@@ -17,13 +18,44 @@ Besides the outputs a run reports (:class:`~lstmgen.verify.base.Figures`):
 * with ``count=True``: guest instructions per sequence, counted by a QEMU TCG plugin
   (``files/qemu_insn_count.c``, built with the host ``gcc`` into a cache directory) between the
   harness's ``lg_bench_begin()`` and ``lg_bench_end()`` markers, which enclose the model's own
-  work only (a classifier's whole sequence, each step of an LM; never the vector-file I/O).
+  work only (a classifier's whole sequence, each step of an LM; never the vector-file I/O),
+  and the same instructions by class, from which :func:`estimate_cycles` computes an
+  *estimated* cycle count (Cortex-M3/M4 cores only).
+
+Estimated cycles (:data:`M4_CYCLES`). QEMU does not model time, so the plugin counts the executed
+instructions by class and each class is weighted with the Cortex-M4 Technical Reference Manual's
+instruction timings (ARM DDI 0439, table 3-1; the Cortex-M3's table is the same for these
+classes), assuming zero wait states (no flash or bus stalls):
+
+==============================================  =====================================
+class                                           cycles
+==============================================  =====================================
+ALU, moves, compares, extends (SXTB16), IT,      1
+not-taken branches, anything else
+MUL, MLA, SMLAD, SMLALD, SMULL, SMLAL, ...      1
+SDIV, UDIV                                      12 (the TRM gives 2-12; the worst case)
+single load/store (LDR, LDRH, STR, ...)         2
+... right behind a single load (pipelined)      1
+LDRD, STRD                                      3
+LDM, STM, PUSH, POP of N registers              1 + N
+taken branch (B, BL, BX, CBZ, POP {pc}, ...)    + P = 2 (pipeline refill, on top of the above)
+==============================================  =====================================
+
+The pipelining rule is the TRM's note that neighbouring single loads and stores overlap
+their address and data phases; a store is never followed by a pipelined access (the M3 TRM's
+refinement), and only an access inside the same QEMU translation block counts as neighbouring
+(after a branch the previous instruction is the branch). Not modelled: address-dependency
+stalls (a load whose address register the previous instruction wrote), LDR-to-PC, unaligned
+accesses, wait states, the M7's dual issue and the M55's beat-wise MVE execution (no estimate
+is given for those cores). It is an estimate: compare it between kernels, not with a board.
 """
 
+import dataclasses
 import hashlib
 import importlib.resources
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,18 +65,26 @@ import numpy as np
 
 from ..errors import ToolError, UsageError, VerifyError
 from ..ir import Model
-from ..targets.c import CTarget, footprint_estimate, render
+from ..targets.c import CTarget
+from ..targets.c_tlstm import footprint_any as footprint_estimate  # LSTM or tLSTM IR
+from ..targets.c_tlstm import render_any as render
 from ..targets.cpus import MCU_CPUS, Cpu, get_cpu
 from .base import Figures, ToolRunner, call, find_tool
 from .cpu import check_steps
 
 __all__ = [
+    "CLASSES",
+    "CYCLE_MODEL_CPUS",
     "INSTALL_HINT",
+    "M4_CYCLES",
     "Footprint",
     "InsnCount",
     "McuBuild",
     "QemuRunner",
     "build_elf",
+    "disassemble",
+    "estimate_cycles",
+    "hot_loops",
     "mcu_report",
     "plugin_library",
     "require_tools",
@@ -56,6 +96,11 @@ _CFLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-Wconversion", "-Wsign-conver
            "-pedantic", "-ffunction-sections", "-fdata-sections")
 _STDERR_TAIL = 2000
 _PROBE, _PROBE_C = "lg_state_probe", "lg_state_probe.c"
+
+
+def find_tool_or_none(name: str) -> str | None:
+    """Full path of executable ``name``, or None."""
+    return shutil.which(name)
 
 
 def require_tools(*names: str) -> dict[str, str]:
@@ -159,8 +204,9 @@ def build_elf(files: Mapping[str, str], builddir: Path, cpu: str) -> McuBuild:
         raise UsageError(f"--cpu {cpu}: not a Cortex-M core ({', '.join(MCU_CPUS)})")
     tools = require_tools("arm-none-eabi-gcc", "arm-none-eabi-nm")
     gcc, nm = tools["arm-none-eabi-gcc"], tools["arm-none-eabi-nm"]
-    if "harness/mps2.ld" not in files:
-        raise ToolError("the C target's files hold no harness/mps2.ld (not rendered for a Cortex-M core)")
+    ld = f"harness/{core.linker_script}"
+    if ld not in files:
+        raise ToolError(f"the C target's files hold no {ld} (not rendered for {cpu})")
     model_c, c_files = _sources(files)
     prefix = model_c[:-2]
     has_state = f"{prefix}.h" in files
@@ -181,7 +227,7 @@ def build_elf(files: Mapping[str, str], builddir: Path, cpu: str) -> McuBuild:
             _call([*cc, "-c", src, "-o", obj], builddir, f"{what} {src}")
             objs.append(obj)
         try:
-            _call([gcc, *core.gcc_flags, "--specs=rdimon.specs", "-T", "harness/mps2.ld",
+            _call([gcc, *core.gcc_flags, "--specs=rdimon.specs", "-T", ld,
                    "-Wl,--gc-sections", "-Wl,-Map=prog.map", *objs, "-o", elf.name],
                   builddir, f"{what} link")
         except ToolError as exc:
@@ -218,18 +264,103 @@ def build_elf(files: Mapping[str, str], builddir: Path, cpu: str) -> McuBuild:
 
 
 # --------------------------------------------------------------------------------------------
+# Hot loops in a disassembly
+
+_MAC = re.compile(r"\b(smlad|smlald|vmlava|vmladava|vmlalva|vmlaldava)\S*\s", re.IGNORECASE)
+_INSN = re.compile(r"^\s*([0-9a-f]+):\s+(?:[0-9a-f]{4}\s?){1,2}\s+(\S+)\s*(.*)$")
+_BACK = re.compile(r"^(b(eq|ne|cs|cc|mi|pl|hi|ls|ge|lt|gt|le)|le)(\.[nw])?$")
+
+
+def _functions(dump: str) -> dict[str, list[tuple[int, str, str]]]:
+    """``objdump -d`` text -> {function: [(address, mnemonic, operands)]}."""
+    funcs: dict[str, list[tuple[int, str, str]]] = {}
+    current = None
+    for line in dump.splitlines():
+        head = re.match(r"^[0-9a-f]+ <(\S+)>:$", line)
+        if head:
+            current = funcs.setdefault(head[1], [])
+            continue
+        m = _INSN.match(line)
+        if m and current is not None:
+            current.append((int(m[1], 16), m[2], m[3]))
+    return funcs
+
+
+def hot_loops(dump: str) -> list[tuple[str, list[tuple[int, str, str]]]]:
+    """The innermost multiply-accumulate loops of an ``objdump -d`` listing, as (function,
+    [(address, mnemonic, operands)]): a loop is a conditional backward branch (or LE) and its
+    target with no other such loop inside; it is hot when it holds an SMLAD/SMLALD/VMLADAVA/
+    VMLALDAVA. (Unconditional backward jumps are left out: the compiler also uses them to reach
+    code it placed after a function's return.)"""
+    loops = []
+    for name, insns in _functions(dump).items():
+        spans = []
+        for addr, mnem, ops in insns:
+            if _BACK.match(mnem):
+                t = re.match(r"^(?:lr,\s*)?([0-9a-f]+)\b", ops)
+                if t and int(t[1], 16) < addr:
+                    spans.append((int(t[1], 16), addr))
+        for lo, hi in spans:
+            if any(lo <= a and b <= hi and (a, b) != (lo, hi) for a, b in spans):
+                continue  # not innermost
+            body = [i for i in insns if lo <= i[0] <= hi]
+            if any(_MAC.search(f"{m} ") for _, m, _ in body):
+                loops.append((name, body))
+    return loops
+
+
+def disassemble(obj: Path, cpu: str) -> str:
+    """``arm-none-eabi-objdump -d`` of ``obj`` built for ``cpu`` (MVE mnemonics on Helium
+    cores)."""
+    objdump = require_tools("arm-none-eabi-objdump")["arm-none-eabi-objdump"]
+    arch = ["-m", "armv8.1-m.main"] if get_cpu(cpu).mve else []
+    return _call([objdump, "-d", *arch, obj.name], obj.parent, f"objdump {obj.name}")
+
+
+# --------------------------------------------------------------------------------------------
 # Run and count
+
+
+#: The plugin's instruction classes (see ``files/qemu_insn_count.c``), in its output order.
+CLASSES = ("other", "mul", "div", "ls", "ls_pipe", "ls_dual", "ls_mult", "ls_regs", "taken")
+#: Cycles per event of each class on a Cortex-M4 with zero wait states (the module's table):
+#: ``ls_mult`` is the 1 of ``1 + N``, ``ls_regs`` the N; ``taken`` the pipeline refill P.
+M4_CYCLES: Mapping[str, int] = {"other": 1, "mul": 1, "div": 12, "ls": 2, "ls_pipe": 1,
+                                "ls_dual": 3, "ls_mult": 1, "ls_regs": 1, "taken": 2}
+#: Cores whose estimated cycles :func:`estimate_cycles` gives (their timing is the M4 table's).
+CYCLE_MODEL_CPUS = ("cortex-m3", "cortex-m4")
+
+
+def estimate_cycles(classes: Mapping[str, float]) -> float:
+    """Estimated Cortex-M4 cycles of the instructions counted by class (``classes``: the
+    plugin's counters, see :data:`M4_CYCLES`): an estimate, not a measurement.
+
+    >>> estimate_cycles({"ls": 1, "ls_pipe": 3, "mul": 4, "other": 2, "taken": 1})
+    13
+    """
+    unknown = set(classes) - set(M4_CYCLES)
+    if unknown:
+        raise ValueError(f"unknown instruction classes {sorted(unknown)}")
+    return sum(M4_CYCLES[k] * n for k, n in classes.items())
 
 
 @dataclass(frozen=True, slots=True)
 class InsnCount:
-    """Plugin result: ``insns`` executed inside ``regions`` measured regions (and over the run)."""
+    """Plugin result: ``insns`` executed inside ``regions`` measured regions (and over the run);
+    ``classes`` the same instructions by class (:data:`CLASSES`; ``ls_regs`` counts registers
+    and ``taken`` taken branches, not instructions)."""
 
     regions: int
     insns: int
     min_region: int
     max_region: int
     all_insns: int
+    classes: Mapping[str, int] = dataclasses.field(default_factory=dict)
+
+    @property
+    def estimated_cycles(self) -> int:
+        """:func:`estimate_cycles` of the regions' instructions."""
+        return estimate_cycles(self.classes)
 
 
 def _cache_dir() -> Path:
@@ -265,7 +396,7 @@ def _parse_count(path: Path) -> InsnCount:
         return InsnCount(
             regions=int(fields["regions"]), insns=int(fields["insns"]),
             min_region=int(fields["min"]), max_region=int(fields["max"]),
-            all_insns=int(fields["all"]),
+            all_insns=int(fields["all"]), classes={k: int(fields[k]) for k in CLASSES},
         )
     except (KeyError, ValueError):
         raise ToolError(f"unreadable plugin result {path}: {path.read_text()!r}") from None
@@ -307,16 +438,21 @@ def run_elf(
 
 
 class QemuRunner(ToolRunner):
-    """Runner of the Cortex-M platforms (``cortex-m3`` / ``cortex-m4`` / ``cortex-m7``): the C
+    """Runner of the Cortex-M platforms (``cortex-m3`` / ``m4`` / ``m7`` / ``m55``): the C
     target rendered for ``options.cpu`` (or ``cpu``) under QEMU.
 
     ``count=True`` adds instruction counts to the figures (``instructions_per_sequence``,
     ``instructions_per_mac`` over dense MACs, and in ``extra`` ``instructions_per_step``,
-    ``macs_per_step``); ``timeout`` bounds one QEMU run in seconds.
+    ``macs_per_step``, the instruction classes and, on Cortex-M3/M4, the estimated cycles);
+    ``count=None`` (what ``lstmgen verify`` uses) counts whenever it can (the host ``gcc``
+    builds the plugin, the run writes no dump, the harness marks the regions) and otherwise
+    leaves the figures out; ``timeout`` bounds one QEMU run in seconds.
     """
 
+    families = ("lstm", "tlstm")
+
     def __init__(self, options: CTarget | None = None, *, cpu: str | None = None,
-                 count: bool = False, timeout: float = 120.0) -> None:
+                 count: bool | None = False, timeout: float = 120.0) -> None:
         if options is None:
             options = CTarget(cpu=cpu or "cortex-m4")
         elif cpu is not None and cpu != options.cpu:
@@ -356,7 +492,10 @@ class QemuRunner(ToolRunner):
         check_steps(n_steps)
         build = self._build
         args = ["inputs.bin", "outputs.bin", *(["dump.bin"] if dump else [])]
-        counted = run_elf(build, args, timeout=self.timeout, count=self.count)
+        count = self.count
+        if count is None:  # count when it can
+            count = not dump and build.markers is not None and find_tool_or_none("gcc")
+        counted = run_elf(build, args, timeout=self.timeout, count=bool(count))
         fig = Figures(extra={"cpu": self.cpu, "board": build.cpu.board})
         if build.footprint is not None:
             fig.flash_bytes = build.footprint.flash_bytes
@@ -364,13 +503,20 @@ class QemuRunner(ToolRunner):
             fig.extra["state_bytes"] = build.footprint.state_bytes
             fig.extra["scratch_bytes"] = build.footprint.scratch_bytes
         if counted is not None:
-            _count_figures(fig, model, counted, n_vectors, n_steps)
+            try:
+                _count_figures(fig, model, counted, n_vectors, n_steps, self.cpu)
+            except ToolError:
+                if self.count is not None:
+                    raise
         return fig
 
 
-def _count_figures(fig: Figures, model: Model, c: InsnCount, n: int, steps: int) -> None:
+def _count_figures(fig: Figures, model: Model, c: InsnCount, n: int, steps: int,
+                   cpu: str) -> None:
     """Instruction figures from the plugin's count: one region per sequence of a classifier,
-    one per step of an LM (the harness's markers)."""
+    one per step of an LM (the harness's markers). For the cores of
+    :data:`CYCLE_MODEL_CPUS` also the estimated cycles (``estimated_cycles_per_step``,
+    ``estimated_cycles_per_mac``, ``cycle_model``); the classes in ``instruction_classes``."""
     regions = n * steps if model.is_lm else n
     if c.regions != regions:
         raise ToolError(f"plugin measured {c.regions} regions, expected {regions}")
@@ -379,21 +525,30 @@ def _count_figures(fig: Figures, model: Model, c: InsnCount, n: int, steps: int)
     fig.instructions_per_sequence = per_seq
     fig.instructions_per_mac = per_seq / steps / macs
     fig.extra.update({"instructions_per_step": per_seq / steps, "macs_per_step": macs,
-                      "instructions_total": c.insns})
+                      "instructions_total": c.insns,
+                      "instruction_classes": {k: c.classes[k] / (n * steps) for k in CLASSES}})
+    if cpu in CYCLE_MODEL_CPUS:
+        cycles = c.estimated_cycles / (n * steps)
+        fig.extra.update({"estimated_cycles_per_step": cycles,
+                          "estimated_cycles_per_mac": cycles / macs,
+                          "cycle_model": "Cortex-M4 TRM instruction timings, zero wait states "
+                                         "(an estimate)"})
 
 
-def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int,
-               workdir: Path) -> tuple[dict[str, Any], str]:
+def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int, workdir: Path,
+               count: bool | None = None) -> tuple[dict[str, Any], str]:
     """``lstmgen report --target cortex-m*``: build, run and count ``model`` over one
     ``steps``-step sequence (outputs checked against golden first). Everything is measured:
-    flash and RAM from the linked ELF, instructions by the QEMU plugin."""
-    from .. import golden
+    flash and RAM from the linked ELF, instructions by the QEMU plugin (always counted:
+    ``count``, the platform's runner setting, is not used)."""
     from ..passes import executed_macs_per_step
     from ..testing import random_inputs
 
     inputs = random_inputs(model, 1, steps, seed=seed)
     run = QemuRunner(options, count=True).run(model, inputs, workdir)
-    if not np.array_equal(golden.run(model, inputs).outputs, run.outputs):
+    from .base import golden_of  # an LSTM's or a tLSTM's golden model
+
+    if not np.array_equal(golden_of(model).run(model, inputs).outputs, run.outputs):
         raise VerifyError(f"{options.cpu}: outputs differ from the golden model; run lstmgen verify")
     f = run.figures
     r = {
@@ -403,10 +558,13 @@ def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int,
         "instructions_per_step": f.extra["instructions_per_step"],
         "instructions_per_sequence": f.instructions_per_sequence,
         "macs_per_step": f.extra["macs_per_step"],
-        "effective_macs_per_step": executed_macs_per_step(model, inputs),
+        "effective_macs_per_step": (model.macs_per_step() if getattr(model, "family", "") == "tlstm"
+                                    else executed_macs_per_step(model, inputs)),
         "instructions_per_mac": f.instructions_per_mac,
+        "estimated_cycles_per_step": f.extra.get("estimated_cycles_per_step"),
+        "estimated_cycles_per_mac": f.extra.get("estimated_cycles_per_mac"),
     }
-    text = "\n".join([
+    lines = [
         f"model {r['model']!r} on {r['cpu']} (QEMU {r['board']}), {r['steps']} steps, state carried",
         f"  flash (code + const weights + tables): {r['flash_bytes']} bytes",
         (f"  RAM (state {r['state_bytes']} + scratch {r['scratch_bytes']} + static data): "
@@ -416,5 +574,11 @@ def mcu_report(model: Model, options: CTarget, *, steps: int, seed: int,
         (f"  dense MACs per step:                   {r['macs_per_step']}"
          f"  (with zero h entries skipped: {r['effective_macs_per_step']:.1f})"),
         f"  instructions per dense MAC:            {r['instructions_per_mac']:.3f}",
-    ])
-    return r, text
+    ]
+    if r["estimated_cycles_per_step"] is not None:
+        lines += [
+            (f"  estimated cycles per step:             {r['estimated_cycles_per_step']:.1f}"
+             "  (an estimate: instruction classes x Cortex-M4 TRM timings, zero wait states)"),
+            f"  estimated cycles per dense MAC:        {r['estimated_cycles_per_mac']:.3f}",
+        ]
+    return r, "\n".join(lines)

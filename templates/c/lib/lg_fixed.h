@@ -14,7 +14,8 @@
 #define LG_FIXED_H
 
 #include <stdint.h>
-#if defined(LG_DSP)
+#if defined(LG_DSP) || defined(LG_MVE)
+#define LG_SSAT 1
 #include <arm_acle.h> /* __ssat: SSAT, the saturation below in one instruction */
 #endif
 
@@ -79,8 +80,9 @@ static inline int32_t lg_shift_round32(int32_t x, int32_t s)
  * SSAT, the same clamp (GCC does not form it itself once the bounds are hoisted out of a loop).
  * GCC 12's arm_acle.h assigns __builtin_arm_ssat's result (declared unsigned) to an int32_t
  * inside the __ssat macro, which -Wsign-conversion reports at every use; the value is SSAT's
- * signed result, so that one warning is silenced around this function only. */
-#if defined(LG_DSP) && defined(__GNUC__)
+ * signed result, so that one warning is silenced around this function only. (LG_SSAT: the DSP
+ * or MVE kernels are in use, so the core has SSAT.) */
+#if defined(LG_SSAT) && defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wsign-conversion"
 #endif
@@ -88,7 +90,7 @@ static inline int32_t lg_saturate32(int32_t x, int32_t bits)
 {
     const int32_t hi = (int32_t)(((uint32_t)1 << (bits - 1)) - 1u);
     const int32_t lo = -hi - 1;
-#if defined(LG_DSP)
+#if defined(LG_SSAT)
     if (bits == 16) {
         return __ssat(x, 16);
     }
@@ -98,7 +100,7 @@ static inline int32_t lg_saturate32(int32_t x, int32_t bits)
 #endif
     return x > hi ? hi : (x < lo ? lo : x);
 }
-#if defined(LG_DSP) && defined(__GNUC__)
+#if defined(LG_SSAT) && defined(__GNUC__)
 #pragma GCC diagnostic pop
 #endif
 

@@ -6,6 +6,7 @@
  *   lg_mv_set_w{16,8}_a{32,64}  dense, writes:  acc[r]  = the same sum (n >= 1; no clearing)
  *   lg_mv_nz_w{16,8}_a{32,64}   zero-skipping:  acc[r] += the same sum over the inputs with
  *                               v[k] != 0
+ *   lg_mv_nz_set_w{16,8}_a{32,64}  zero-skipping, writes: acc[r] = that sum
  * (w16/w8: int16/int8 weights; a32/a64: int32/int64 accumulators). The row count m must be a
  * multiple of LG_BLOCK (the generator pads weight rows and accumulators with zeros). Inputs are
  * taken two at a time, acc[r] += w0[r]*v0 + w1[r]*v1, the shape of one ARM SMLAD, and rows in
@@ -15,7 +16,12 @@
  * hidden states pay: beyond one test per input, its cost is proportional to the nonzero inputs
  * (it lists up to LG_NZ_CHUNK of them at a time, then adds their products in pairs).
  *
- * With LG_DSP defined, lg_dsp.h provides the same functions for ARM cores with the DSP extension.
+ * With LG_DSP defined, lg_dsp.h provides the same functions for ARM cores with the DSP extension;
+ * with LG_MVE defined, lg_mve.h for ARM cores with Helium (the M-profile Vector Extension).
+ * Either stores the weights in its own layout (blocks of 4 rows), documented there.
+ *
+ * The kernels read int16 input codes; lg_widen8 copies 8-bit codes (int8_t storage of an 8-bit
+ * format) into an int16 buffer first.
  */
 #ifndef LG_KERNELS_H
 #define LG_KERNELS_H
@@ -37,7 +43,18 @@ static inline void lg_clear_a64(int64_t *acc, int32_t m)
     memset(acc, 0, (size_t)m * sizeof *acc);
 }
 
-#if defined(LG_DSP)
+/* dst[k] = src[k] for k < n: 8-bit codes widened to the kernels' int16 (the same numbers). */
+static inline void lg_widen8(int16_t *dst, const int8_t *src, int32_t n)
+{
+    int32_t k;
+    for (k = 0; k < n; ++k) {
+        dst[k] = src[k];
+    }
+}
+
+#if defined(LG_MVE)
+#include "lg_mve.h"
+#elif defined(LG_DSP)
 #include "lg_dsp.h"
 #else
 
@@ -140,6 +157,13 @@ static inline void lg_clear_a64(int64_t *acc, int32_t m)
             }                                                                                 \
         }                                                                                     \
         lg_mv_gather_##SUFFIX(acc, wt, m, idx, val, nnz);                                     \
+    }                                                                                         \
+                                                                                              \
+    static inline void lg_mv_nz_set_##SUFFIX(AT *acc, const WT *wt, int32_t m,                \
+                                             const int16_t *v, int32_t n)                     \
+    {                                                                                         \
+        memset(acc, 0, (size_t)m * sizeof *acc);                                              \
+        lg_mv_nz_##SUFFIX(acc, wt, m, v, n);                                                  \
     }
 
 LG_KERNELS(w16_a32, int16_t, int32_t)
@@ -152,6 +176,6 @@ LG_KERNELS(w8_a64, int8_t, int64_t)
 #undef LG_SET
 #undef LG_ADD
 
-#endif /* LG_DSP */
+#endif /* LG_MVE, LG_DSP */
 
 #endif /* LG_KERNELS_H */

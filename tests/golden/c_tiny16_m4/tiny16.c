@@ -2,9 +2,9 @@
  * input Q5.11 int16 | weights int16 | cell Q7.25 | h Q2.14 | sigmoid Q4.12->Q1.15 | tanh Q4.12->Q1.15 | out Q10.6 | round half-up, saturate
  *
  * classifier: 3 inputs -> LSTM 3 -> 2 outputs, 72 MACs per step (dense).
- * Weights are stored transposed: row k holds input k's weight for every unit, so a product
- * with h visits only the rows of h's nonzero entries. */
-#define LG_DSP 1 /* --cpu cortex-m4: ARM DSP kernels from lg_dsp.h, weights in its input-pair layout */
+ * Weights are stored in blocks of 4 rows (gate units), each block's weights for all inputs in
+ * one run, as the register-blocked kernels read them; products skip zero input groups of h. */
+#define LG_DSP 1 /* --cpu cortex-m4: ARM DSP kernels from lg_dsp.h, weights in its 4-row block layout */
 #include <stddef.h>
 
 #include "tiny16.h"
@@ -70,36 +70,36 @@ static const lg_table tiny16_tanh = { tiny16_tanh_values, 513, -16384, 6, 1 };
 
 /* ---- layer 0: 3 inputs (Q5.11) -> 3 units, h Q2.14, c Q7.25, accumulators int64 (35 bits needed) ---- */
 
-/* W_ih transposed [input][gate][unit, zero-padded]; gates i Q3.13, f Q2.14, g Q1.15, o Q3.13 */
-static const int16_t tiny16_l0_w_ih[2][2 * 4 * TINY16_H0_PAD] = {
-    { /* x[0, 1] */
-        /* i */ 869, 1898, -1432, -1113, 236, -2011, 0, 0,
-        /* f */ -39, -313, -407, -1121, 231, -1140, 0, 0,
-        /* g */ 19901, 7805, 8818, 11608, -8333, -962, 0, 0,
-        /* o */ -1519, -1777, -1650, -1990, -1872, -504, 0, 0
-    },
-    { /* x[2, zero] */
-        /* i */ 317, 0, 1858, 0, -97, 0, 0, 0,
-        /* f */ -1077, 0, -1392, 0, 1202, 0, 0, 0,
-        /* g */ 32767, 0, 11548, 0, 18550, 0, 0, 0,
-        /* o */ 659, 0, 961, 0, -11, 0, 0, 0
-    },
+/* W_ih [block of 4 rows][input group][row]; gates i Q3.13, f Q2.14, g Q1.15, o Q3.13 */
+static const int16_t tiny16_l0_w_ih[TINY16_H0_PAD][8 * ((TINY16_N_IN + 1) / 2)] = {
+    { /* rows i0 i1 i2 - */
+        869, 1898, -1432, -1113, 236, -2011, 0, 0, 317, 0, 1858, 0,
+        -97, 0, 0, 0 },
+    { /* rows f0 f1 f2 - */
+        -39, -313, -407, -1121, 231, -1140, 0, 0, -1077, 0, -1392, 0,
+        1202, 0, 0, 0 },
+    { /* rows g0 g1 g2 - */
+        19901, 7805, 8818, 11608, -8333, -962, 0, 0, 32767, 0, 11548, 0,
+        18550, 0, 0, 0 },
+    { /* rows o0 o1 o2 - */
+        -1519, -1777, -1650, -1990, -1872, -504, 0, 0, 659, 0, 961, 0,
+        -11, 0, 0, 0 },
 };
 
-/* W_hh transposed [h index][gate][unit, zero-padded]; gates i Q2.14, f Q1.15, g Q1.15, o Q3.13 */
-static const int16_t tiny16_l0_w_hh[2][2 * 4 * TINY16_H0_PAD] = {
-    { /* h0[0, 1] */
-        /* i */ -2528, -1961, 2223, -253, 1646, 3334, 0, 0,
-        /* f */ -18745, 2553, 310, 409, -2190, -2400, 0, 0,
-        /* g */ 1318, -148, -2547, -1063, 719, -6037, 0, 0,
-        /* o */ -178, 4395, -4134, -6030, -1156, 870, 0, 0
-    },
-    { /* h0[2, zero] */
-        /* i */ -2866, 0, -2368, 0, -6601, 0, 0, 0,
-        /* f */ -10337, 0, -18656, 0, 9026, 0, 0, 0,
-        /* g */ 4252, 0, 1692, 0, 6252, 0, 0, 0,
-        /* o */ -1697, 0, -672, 0, -1524, 0, 0, 0
-    },
+/* W_hh [block of 4 rows][h group][row]; gates i Q2.14, f Q1.15, g Q1.15, o Q3.13 */
+static const int16_t tiny16_l0_w_hh[TINY16_H0_PAD][8 * ((TINY16_H0 + 1) / 2)] = {
+    { /* rows i0 i1 i2 - */
+        -2528, -1961, 2223, -253, 1646, 3334, 0, 0, -2866, 0, -2368, 0,
+        -6601, 0, 0, 0 },
+    { /* rows f0 f1 f2 - */
+        -18745, 2553, 310, 409, -2190, -2400, 0, 0, -10337, 0, -18656, 0,
+        9026, 0, 0, 0 },
+    { /* rows g0 g1 g2 - */
+        1318, -148, -2547, -1063, 719, -6037, 0, 0, 4252, 0, 1692, 0,
+        6252, 0, 0, 0 },
+    { /* rows o0 o1 o2 - */
+        -178, 4395, -4134, -6030, -1156, 870, 0, 0, -1697, 0, -672, 0,
+        -1524, 0, 0, 0 },
 };
 
 /* bias [gate][unit] at each gate's accumulator fraction */
@@ -110,12 +110,14 @@ static const int64_t tiny16_l0_bias[4][TINY16_H0] = {
     { /* o (output) Q1.27 */ -64241767, -96813361, -69760976 },
 };
 
-/* ---- head: 3 -> 2, W Q2.14 transposed [h index][output, zero-padded], out Q10.6, accumulators int32 ---- */
-static const int16_t tiny16_head_w[2][2 * TINY16_N_OUT_PAD] = {
-    { 444, 8395, -6960, 7655, 0, 0, 0, 0, 0, 0, 0, 0,
-      0, 0, 0, 0 },
-    { 2116, 0, 1536, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-      0, 0, 0, 0 },
+/* ---- head: 3 -> 2, W Q2.14 [block of 4 outputs][h group][output], out Q10.6, accumulators int32 ---- */
+static const int16_t tiny16_head_w[TINY16_N_OUT_PAD / 4][8 * ((TINY16_H0 + 1) / 2)] = {
+    { /* rows y0 y1 - - */
+        444, 8395, -6960, 7655, 0, 0, 0, 0, 2116, 0, 1536, 0,
+        0, 0, 0, 0 },
+    { /* rows - - - - */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0 },
 };
 /* head bias Q1.28 */
 static const int32_t tiny16_head_bias[TINY16_N_OUT] = {
@@ -136,9 +138,8 @@ void tiny16_reset(tiny16_state *s)
 static void tiny16_layer0(tiny16_state *s, tiny16_scratch *w, const int16_t x[TINY16_N_IN])
 {
     int32_t j;
-    lg_clear_a64(w->acc0[1][0], 4 * TINY16_H0_PAD); /* acc0[0] is written by W_ih.x */
     lg_mv_set_w16_a64(w->acc0[0][0], &tiny16_l0_w_ih[0][0], 4 * TINY16_H0_PAD, x, TINY16_N_IN);
-    lg_mv_nz_w16_a64(w->acc0[1][0], &tiny16_l0_w_hh[0][0], 4 * TINY16_H0_PAD,
+    lg_mv_nz_set_w16_a64(w->acc0[1][0], &tiny16_l0_w_hh[0][0], 4 * TINY16_H0_PAD,
         s->h0, TINY16_H0);
     for (j = 0; j < TINY16_H0; ++j) {
         const int16_t gate_i = lg_table_lookup32(&tiny16_sigmoid,
@@ -165,8 +166,7 @@ static void tiny16_layer0(tiny16_state *s, tiny16_scratch *w, const int16_t x[TI
 static void tiny16_head(const tiny16_state *s, tiny16_scratch *w, int16_t y[TINY16_N_OUT])
 {
     int32_t j;
-    lg_clear_a32(w->head_acc, TINY16_N_OUT_PAD);
-    lg_mv_nz_w16_a32(w->head_acc, &tiny16_head_w[0][0], TINY16_N_OUT_PAD, s->h0, TINY16_H0);
+    lg_mv_nz_set_w16_a32(w->head_acc, &tiny16_head_w[0][0], TINY16_N_OUT_PAD, s->h0, TINY16_H0);
     for (j = 0; j < TINY16_N_OUT; ++j) {
         y[j] = (int16_t)lg_rescale32(w->head_acc[j] + tiny16_head_bias[j], 22, 16);
     }

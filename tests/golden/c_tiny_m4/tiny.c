@@ -2,9 +2,9 @@
  * input Q5.11 int16 | weights int8 | cell Q7.25 | h Q2.14 | sigmoid Q4.12->Q1.15 | tanh Q4.12->Q1.15 | out Q6.10 | round half-up, saturate
  *
  * classifier: 2 inputs -> LSTM 3 -> 2 outputs, 60 MACs per step (dense).
- * Weights are stored transposed: row k holds input k's weight for every unit, so a product
- * with h visits only the rows of h's nonzero entries. */
-#define LG_DSP 1 /* --cpu cortex-m4: ARM DSP kernels from lg_dsp.h, weights in its input-pair layout */
+ * Weights are stored in blocks of 4 rows (gate units), each block's weights for all inputs in
+ * one run, as the register-blocked kernels read them; products skip zero input groups of h. */
+#define LG_DSP 1 /* --cpu cortex-m4: ARM DSP kernels from lg_dsp.h, weights in its 4-row block layout */
 #include <stddef.h>
 
 #include "tiny.h"
@@ -70,30 +70,32 @@ static const lg_table tiny_tanh = { tiny_tanh_values, 513, -16384, 6, 1 };
 
 /* ---- layer 0: 2 inputs (Q5.11) -> 3 units, h Q2.14, c Q7.25, accumulators int32 (26 bits needed) ---- */
 
-/* W_ih transposed [input][gate][unit, zero-padded]; gates i Q3.5, f Q2.6, g Q0.8, o Q4.4 */
-static const int8_t tiny_l0_w_ih[1][2 * 4 * TINY_H0_PAD] = {
-    { /* x[0, 1] */
-        /* i */ 3, 1, 7, -6, -4, 0, 7, 0,
-        /* f */ -8, 1, -58, -2, -14, 0, -47, 0,
-        /* g */ 51, 39, -63, -58, -18, 0, -45, 0,
-        /* o */ 3, -10, 1, 11, -15, 0, -14, 0
-    },
+/* W_ih [block of 4 rows][input group][row] (dual-row int8: odd rows' bytes offset, see lg_dsp.h); gates i Q3.5, f Q2.6, g Q0.8, o Q4.4 */
+static const int8_t tiny_l0_w_ih[TINY_H0_PAD][8 * ((TINY_N_IN + 1) / 2)] = {
+    { /* rows i0 i1 i2 - */
+        3, 1, 7, -6, -4, -1, 7, 0 },
+    { /* rows f0 f1 f2 - */
+        -8, 0, -58, -3, -14, -1, -47, -1 },
+    { /* rows g0 g1 g2 - */
+        51, 39, -63, -59, -18, -1, -45, -1 },
+    { /* rows o0 o1 o2 - */
+        3, -10, 1, 11, -15, -1, -14, -1 },
 };
 
-/* W_hh transposed [h index][gate][unit, zero-padded]; gates i Q2.6, f Q2.6, g Q1.7, o Q4.4 */
-static const int8_t tiny_l0_w_hh[2][2 * 4 * TINY_H0_PAD] = {
-    { /* h0[0, 1] */
-        /* i */ -83, -30, -4, -24, 27, 0, -3, 0,
-        /* f */ -11, -11, -13, 12, -20, 0, 3, 0,
-        /* g */ 11, 16, 45, 16, -1, 0, 25, 0,
-        /* o */ 29, -34, -11, 13, -38, 0, 18, 0
-    },
-    { /* h0[2, zero] */
-        /* i */ -56, -34, 0, 0, -28, 0, 0, 0,
-        /* f */ 2, 7, 0, 0, -11, 0, 0, 0,
-        /* g */ 12, -11, 0, 0, -7, 0, 0, 0,
-        /* o */ -29, -31, 0, 0, -36, 0, 0, 0
-    },
+/* W_hh [block of 4 rows][h group][row] (dual-row int8: odd rows' bytes offset, see lg_dsp.h); gates i Q2.6, f Q2.6, g Q1.7, o Q4.4 */
+static const int8_t tiny_l0_w_hh[TINY_H0_PAD][8 * ((TINY_H0 + 1) / 2)] = {
+    { /* rows i0 i1 i2 - */
+        -83, -31, -4, -25, 27, 0, -3, -1, -56, -35, 0, 0,
+        -28, -1, 0, 0 },
+    { /* rows f0 f1 f2 - */
+        -11, -12, -13, 11, -20, -1, 3, 0, 2, 7, 0, 0,
+        -11, -1, 0, 0 },
+    { /* rows g0 g1 g2 - */
+        11, 16, 45, 16, -1, -1, 25, 0, 12, -11, 0, 0,
+        -7, -1, 0, 0 },
+    { /* rows o0 o1 o2 - */
+        29, -34, -11, 12, -38, -1, 18, 0, -29, -32, 0, 0,
+        -36, -1, 0, 0 },
 };
 
 /* bias [gate][unit] at each gate's accumulator fraction */
@@ -104,12 +106,14 @@ static const int32_t tiny_l0_bias[4][TINY_H0] = {
     { /* o (output) Q0.18 */ -84525, -1772, -116742 },
 };
 
-/* ---- head: 3 -> 2, W Q3.5 transposed [h index][output, zero-padded], out Q6.10, accumulators int32 ---- */
-static const int8_t tiny_head_w[2][2 * TINY_N_OUT_PAD] = {
-    { -28, -11, -67, -19, 0, 0, 0, 0, 0, 0, 0, 0,
-      0, 0, 0, 0 },
-    { -98, 14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-      0, 0, 0, 0 },
+/* ---- head: 3 -> 2, W Q3.5 [block of 4 outputs][h group][output] (dual-row int8), out Q6.10, accumulators int32 ---- */
+static const int8_t tiny_head_w[TINY_N_OUT_PAD / 4][8 * ((TINY_H0 + 1) / 2)] = {
+    { /* rows y0 y1 - - */
+        -28, -12, -67, -20, 0, 0, 0, 0, -98, 13, 0, 0,
+        0, 0, 0, 0 },
+    { /* rows - - - - */
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0 },
 };
 /* head bias Q0.19 */
 static const int32_t tiny_head_bias[TINY_N_OUT] = {
@@ -130,9 +134,8 @@ void tiny_reset(tiny_state *s)
 static void tiny_layer0(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_IN])
 {
     int32_t j;
-    lg_clear_a32(w->acc0[0][0], 2 * 4 * TINY_H0_PAD);
-    lg_mv_w8_a32(w->acc0[0][0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
-    lg_mv_nz_w8_a32(w->acc0[1][0], &tiny_l0_w_hh[0][0], 4 * TINY_H0_PAD,
+    lg_mv_set_w8r_a32(w->acc0[0][0], &tiny_l0_w_ih[0][0], 4 * TINY_H0_PAD, x, TINY_N_IN);
+    lg_mv_nz_set_w8r_a32(w->acc0[1][0], &tiny_l0_w_hh[0][0], 4 * TINY_H0_PAD,
         s->h0, TINY_H0);
     for (j = 0; j < TINY_H0; ++j) {
         const int16_t gate_i = lg_table_lookup32(&tiny_sigmoid,
@@ -159,8 +162,7 @@ static void tiny_layer0(tiny_state *s, tiny_scratch *w, const int16_t x[TINY_N_I
 static void tiny_head(const tiny_state *s, tiny_scratch *w, int16_t y[TINY_N_OUT])
 {
     int32_t j;
-    lg_clear_a32(w->head_acc, TINY_N_OUT_PAD);
-    lg_mv_nz_w8_a32(w->head_acc, &tiny_head_w[0][0], TINY_N_OUT_PAD, s->h0, TINY_H0);
+    lg_mv_nz_set_w8r_a32(w->head_acc, &tiny_head_w[0][0], TINY_N_OUT_PAD, s->h0, TINY_H0);
     for (j = 0; j < TINY_N_OUT; ++j) {
         y[j] = (int16_t)lg_rescale32(w->head_acc[j] + tiny_head_bias[j], 9, 16);
     }
