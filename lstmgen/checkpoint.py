@@ -61,7 +61,12 @@ class ModelConfig:
     ``n_in`` is the classifier's input features or the LM's embedding size; ``hidden`` holds
     one size per layer; ``n_out`` is the number of classes or, for an LM, the vocabulary size
     (then ``vocab == n_out``; ``vocab`` is 0 for a classifier). ``tied`` (LM only) shares the
-    decoder weight with the embedding and needs ``hidden[-1] == n_in``.
+    decoder weight with the embedding and needs ``hidden[-1] == n_in``. ``shs_threshold`` θ
+    (None: off; absent in older files) hard-thresholds every layer's output gate (SHS).
+
+    ``tlstm`` (a :class:`lstmgen.nn.tlstm.TlstmSpec`, or its dict; None: an LSTM, and absent
+    from the file) makes the model a tensorized LSTM of ``hidden[0]`` channels (one size); an
+    LM tLSTM embeds tokens into its row 0 directly, so ``n_in == hidden[0]``.
     """
 
     kind: str
@@ -71,10 +76,15 @@ class ModelConfig:
     vocab: int = 0
     dropout: float = 0.0
     tied: bool = False
+    shs_threshold: float | None = None
+    tlstm: Any = None
 
     def __post_init__(self) -> None:
         def bad(msg: str) -> CheckpointError:
             return CheckpointError(f"model config: {msg}")
+
+        if self.tlstm is not None:
+            self._check_tlstm(bad)
 
         if self.kind not in _KINDS:
             raise bad(f"kind must be one of {', '.join(_KINDS)}, got {self.kind!r}")
@@ -97,6 +107,10 @@ class ModelConfig:
             raise bad(f"dropout must be in [0, 1), got {self.dropout!r}")
         if not isinstance(self.tied, bool):
             raise bad(f"tied must be a boolean, got {self.tied!r}")
+        theta = self.shs_threshold
+        if theta is not None and (isinstance(theta, bool) or not isinstance(theta, (int, float))
+                                  or not 0.0 <= float(theta) < 1.0):
+            raise bad(f"shs_threshold must be a number in [0, 1) or None, got {theta!r}")
         if self.kind == "classifier":
             if self.vocab != 0:
                 raise bad(f"vocab must be 0 for a classifier, got {self.vocab}")
@@ -108,6 +122,23 @@ class ModelConfig:
             if self.tied and self.hidden[-1] != self.n_in:
                 raise bad(f"tied weights need hidden[-1] == n_in, got {self.hidden[-1]} != {self.n_in}")
 
+    def _check_tlstm(self, bad: Any) -> None:
+        """Validate (and build from a dict) the tLSTM spec and what it implies."""
+        from .nn.tlstm import TlstmSpec
+
+        if not isinstance(self.tlstm, TlstmSpec):
+            try:
+                object.__setattr__(self, "tlstm", TlstmSpec.from_dict(self.tlstm))
+            except (ValueError, TypeError) as exc:
+                raise bad(f"tlstm: {exc}") from None
+        if not isinstance(self.hidden, (tuple, list)) or len(self.hidden) != 1:
+            raise bad(f"a tLSTM has one channel count, hidden must hold one size, got {self.hidden!r}")
+        if self.tied or self.shs_threshold is not None:
+            raise bad("a tLSTM has no tied weights and no SHS threshold")
+        if self.kind == "lm" and self.n_in != self.hidden[0]:
+            raise bad(f"a tLSTM LM embeds into row 0: n_in must equal hidden[0] ({self.hidden[0]}), "
+                      f"got {self.n_in}")
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict (``hidden`` as a list)."""
         return {
@@ -118,7 +149,8 @@ class ModelConfig:
             "vocab": self.vocab,
             "dropout": float(self.dropout),
             "tied": self.tied,
-        }
+        } | ({} if self.shs_threshold is None else {"shs_threshold": float(self.shs_threshold)}) \
+          | ({} if self.tlstm is None else {"tlstm": self.tlstm.to_dict()})
 
     @classmethod
     def from_dict(cls, d: Any) -> ModelConfig:
@@ -126,7 +158,7 @@ class ModelConfig:
         if not isinstance(d, dict):
             raise CheckpointError(f"model config must be a dict, got {type(d).__name__}")
         required = {"kind", "n_in", "hidden", "n_out"}
-        known = required | {"vocab", "dropout", "tied"}
+        known = required | {"vocab", "dropout", "tied", "shs_threshold", "tlstm"}
         missing = sorted(required - d.keys())
         extra = sorted(set(d) - known)
         if missing:
@@ -144,6 +176,8 @@ class ModelConfig:
             vocab=d.get("vocab", 0),
             dropout=d.get("dropout", 0.0),
             tied=d.get("tied", False),
+            shs_threshold=d.get("shs_threshold"),
+            tlstm=d.get("tlstm"),
         )
 
 
@@ -157,7 +191,13 @@ class Checkpoint:
 
 
 def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
-    """Return every state-dict key of ``config`` with its shape (see the module docstring)."""
+    """Return every state-dict key of ``config`` with its shape (see the module docstring; a
+    tLSTM's are :func:`lstmgen.nn.tlstm.tlstm_shapes`)."""
+    if config.tlstm is not None:
+        from .nn.tlstm import tlstm_shapes
+
+        return tlstm_shapes(config.kind, config.n_in, config.hidden[0], config.n_out, config.vocab,
+                            config.tlstm)
     shapes: dict[str, tuple[int, ...]] = {}
     x = config.n_in
     for k, h in enumerate(config.hidden):
@@ -385,9 +425,22 @@ def build_module(config: ModelConfig) -> nn.Module:
     """Return a freshly initialised module for ``config`` (train mode)."""
     from .nn import LSTMClassifier, LSTMLanguageModel
 
+    theta = config.shs_threshold
+    if config.tlstm is not None:
+        from .nn.tlstm import TLSTMClassifier, TLSTMLanguageModel
+
+        t = config.tlstm
+        opts = {"depth": t.depth, "memory_conv": t.memory_conv, "feedback": t.feedback,
+                "channel_norm": t.channel_norm}
+        if config.kind == "classifier":
+            return TLSTMClassifier(config.n_in, config.n_out, t.P, config.hidden[0], t.K, **opts)
+        return TLSTMLanguageModel(config.vocab, t.P, config.hidden[0], t.K,
+                                  dropout=config.dropout, **opts)
     if config.kind == "classifier":
-        return LSTMClassifier(config.n_in, config.hidden, config.n_out, config.dropout)
-    return LSTMLanguageModel(config.vocab, config.n_in, config.hidden, config.dropout, config.tied)
+        return LSTMClassifier(config.n_in, config.hidden, config.n_out, config.dropout,
+                              shs_threshold=theta)
+    return LSTMLanguageModel(config.vocab, config.n_in, config.hidden, config.dropout, config.tied,
+                             shs_threshold=theta)
 
 
 def load_module(path: str | os.PathLike[str]) -> nn.Module:
@@ -410,8 +463,14 @@ def macs_per_step(config: ModelConfig) -> dict[str, int]:
     """Return multiply-adds per time step: ``lstm`` = Σ_l 4·H_l·(X_l + H_l), ``head``, ``total``.
 
     For a classifier ``head`` (n_out·H_last) is spent once per sequence; for an LM it is the
-    softmax layer (vocab·H_last) spent per token.
+    softmax layer (vocab·H_last) spent per token. A tLSTM's ``lstm`` is its recurrence
+    (:func:`lstmgen.nn.tlstm.tlstm_macs`).
     """
+    if config.tlstm is not None:
+        from .nn.tlstm import tlstm_macs
+
+        m = tlstm_macs(config.kind, config.n_in, config.hidden[0], config.n_out, config.tlstm)
+        return {"lstm": m["tlstm"], "head": m["head"], "total": m["total"]}
     lstm = 0
     x = config.n_in
     for h in config.hidden:

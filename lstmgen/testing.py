@@ -42,8 +42,13 @@ def random_model(
     shs: bool | None = None,
     interp: bool | None = None,
     name: str = "net",
+    act_bits: int = 16,
 ) -> Model:
-    """A random, valid IR. ``shs=None`` draws whether layers get an output-gate threshold."""
+    """A random, valid IR. ``shs=None`` draws whether layers get an output-gate threshold;
+    ``act_bits`` (8 or 16) is the width of the input and of every layer's ``h``."""
+    if act_bits not in (8, 16):
+        raise ValueError(f"act_bits must be 8 or 16, got {act_bits}")
+    narrow = 16 - act_bits  # fraction bits an 8-bit activation format has fewer
     rng = np.random.default_rng(seed)
     if interp is None:
         interp = bool(rng.integers(0, 2))
@@ -56,11 +61,11 @@ def random_model(
     tanh = make_table(
         "tanh", tanh_in, out15, log2_entries=int(rng.integers(4, 11)), in_range=4.0, interp=interp
     )
-    in_fmt = QFormat(16, int(rng.integers(8, 15)))
+    in_fmt = QFormat(act_bits, int(rng.integers(8, 15)) - narrow)
     layers = []
     x_fmt, n_x = in_fmt, n_in
     for li, H in enumerate(hidden):
-        h_fmt = QFormat(16, int(rng.integers(12, 16)))
+        h_fmt = QFormat(act_bits, int(rng.integers(12, 16)) - narrow)
         c_bits = int(rng.choice([16, 32]))
         c_fmt = QFormat(c_bits, int(rng.integers(8, 14)) + (c_bits - 16 if rng.random() < 0.5 else 0))
         density = float(rng.choice([1.0, 1.0, 0.7, 0.3]))
@@ -91,7 +96,7 @@ def random_model(
     embedding = None
     if kind == "lm":
         embedding = IntTensor(
-            np.rint(rng.normal(0, 2.0 ** (in_fmt.frac - 1), size=(vocab, n_in))).clip(-32768, 32767).astype(np.int64),
+            np.rint(rng.normal(0, 2.0 ** (in_fmt.frac - 1), size=(vocab, n_in))).clip(in_fmt.min_code, in_fmt.max_code).astype(np.int64),
             in_fmt, name="embedding",
         )
         head = Linear(

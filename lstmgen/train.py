@@ -13,6 +13,19 @@ batch (the TF reference; for the classifier only the last step has a target), pl
 after every optimizer step. Perplexity is ``exp`` of the mean per-token cross-entropy over a
 whole split.
 
+SHS (``shs_threshold`` θ > 0): every layer's output gate is hard-thresholded at θ
+(:mod:`lstmgen.nn.lstm`) and ``shs_lambda · Σ_l w_l Σ σ(a_o) / batch`` is added to the loss
+(:func:`lstmgen.sparsity.shs.shs_penalty`; ``w_0 = 1``, upper layers ``shs_layer_factor``).
+Metrics of SHS and QAT runs carry the share of zeros in ``h`` (mean and per layer) in training
+(``train_h_zeros``) and in evaluation (``h_zeros``, ``h_zeros_per_layer``; both evaluation
+splits).
+
+``init_from`` (``--from CKPT``) starts from a checkpoint's weights and shape. ``qat`` trains
+with the fake-quantized forward of :mod:`lstmgen.nn.qat` (``qat_weight_bits``,
+``qat_act_bits``); the formats fixed from calibration data when the run starts are kept in the
+config (``qat_spec``) and in every checkpoint (``meta.qat``), so ``lstmgen quantize`` builds the
+IR the run computed.
+
 A run directory ``OUT`` holds ``config.json`` (run and model config), ``metrics.jsonl`` (one
 JSON object per epoch), ``last.pt`` and ``best.pt`` (lstmgen checkpoints) and ``state.pt``
 (model, optimizer, RNG and history; loadable with ``weights_only=True``) from which
@@ -31,7 +44,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
@@ -51,6 +64,7 @@ from .checkpoint import (
 from .distributed import SINGLE, Dist, setup, unwrap
 from .errors import CheckpointError, UsageError
 from .sparsity import group_lasso, iss_stats, zero_out
+from .sparsity.shs import count_h_zeros
 
 __all__ = [
     "TASKS",
@@ -62,15 +76,24 @@ __all__ = [
     "train_default",
 ]
 
-TASKS = ("default", "ptb")
+TASKS = ("default", "ptb", "addition", "memorization")
+#: The algorithmic tasks of the tLSTM paper (:mod:`lstmgen.data.algorithmic`), generated in code.
+ALGO_TASKS = ("addition", "memorization")
+#: Fields only a tLSTM run (``model="tlstm"``) or an algorithmic task uses; left out of
+#: :meth:`TrainConfig.to_dict` otherwise, so the files of other runs are unchanged.
+_TLSTM_FIELDS = ("model", "tensor_size", "kernel", "depth", "memory_conv", "feedback",
+                 "channel_norm")
+_ALGO_FIELDS = ("digits", "length", "steps_per_epoch")
 STATE_FORMAT = "lstmgen-train-state"
 #: Largest ``--seed`` (seeds are 0 .. 2**32 - 1, as for numpy's legacy generator).
 MAX_SEED = 2**32 - 1
 #: The files a run writes into its directory.
 RUN_FILES = ("config.json", "metrics.jsonl", "last.pt", "best.pt", "state.pt")
 
-_INT_FIELDS = ("embed", "epochs", "decay_after", "batch", "bptt", "seed")
-_FLOAT_FIELDS = ("dropout", "lr", "lr_decay", "clip", "iss_lambda", "zero_threshold")
+_INT_FIELDS = ("embed", "epochs", "decay_after", "batch", "bptt", "seed", "qat_weight_bits",
+               "qat_act_bits", "tensor_size", "kernel", "digits", "length", "steps_per_epoch")
+_FLOAT_FIELDS = ("dropout", "lr", "lr_decay", "clip", "iss_lambda", "zero_threshold",
+                 "shs_threshold", "shs_lambda", "shs_layer_factor")
 
 
 @dataclass(frozen=True)
@@ -80,6 +103,13 @@ class TrainConfig:
     ``hidden`` has one size per layer. ``init_scale`` None keeps torch's default init;
     otherwise every parameter starts uniform in ±init_scale. ``clip`` 0 disables clipping.
     ``max_tokens`` truncates each PTB split (smoke runs). ``optimizer`` is ``sgd`` or ``adam``.
+
+    ``model`` is ``lstm`` or ``tlstm`` (a tensorized LSTM, :mod:`lstmgen.nn.tlstm`: ``hidden``
+    holds its channel count M, ``tensor_size`` P, ``kernel`` K, ``depth`` L (None: the largest
+    causal delay), and the variants ``memory_conv``, ``feedback``, ``channel_norm``). The
+    algorithmic tasks (``addition``, ``memorization``) draw ``batch`` fresh sequences per step,
+    ``steps_per_epoch`` steps per epoch, with ``digits`` (addition) or ``length``
+    (memorization) per operand.
     """
 
     task: str = "default"
@@ -101,6 +131,63 @@ class TrainConfig:
     zero_threshold: float = 1e-4
     seed: int = 0
     max_tokens: int | None = None
+    shs_threshold: float = 0.0
+    shs_lambda: float = 0.0
+    shs_layer_factor: float = 2.0
+    init_from: str | None = None
+    qat: bool = False
+    qat_weight_bits: int = 16
+    qat_act_bits: int = 16
+    qat_spec: dict[str, Any] | None = None
+    model: str = "lstm"
+    tensor_size: int = 4
+    kernel: int = 3
+    depth: int | None = None
+    memory_conv: bool = True
+    feedback: bool = True
+    channel_norm: bool = False
+    digits: int = 15
+    length: int = 20
+    steps_per_epoch: int = 100
+
+    def tlstm_spec(self) -> Any:
+        """The :class:`~lstmgen.nn.tlstm.TlstmSpec` of a tLSTM run (None for an LSTM); a bad
+        shape raises UsageError naming the flag."""
+        if self.model != "tlstm":
+            return None
+        from .nn.tlstm import TlstmSpec
+
+        try:
+            return TlstmSpec(P=self.tensor_size, K=self.kernel, depth=self.depth,
+                             memory_conv=self.memory_conv, feedback=self.feedback,
+                             channel_norm=self.channel_norm)
+        except ValueError as exc:
+            text = str(exc).replace("tensor size P", "--tensor-size").replace(
+                "kernel size K", "--kernel").replace("depth L", "--depth")
+            raise UsageError(text) from None
+
+    def _validate_tlstm(self) -> None:
+        """The tLSTM and algorithmic-task options (see :meth:`validate`)."""
+        if self.model not in ("lstm", "tlstm"):
+            raise UsageError(f"--model must be lstm or tlstm, got {self.model!r}")
+        if self.task in ALGO_TASKS:
+            if self.data:
+                raise UsageError("--data is only used by --task ptb")
+            for flag, v in (("--digits", self.digits), ("--length", self.length),
+                            ("--steps-per-epoch", self.steps_per_epoch)):
+                if v < 1:
+                    raise UsageError(f"{flag} must be >= 1, got {v}")
+        if self.model != "tlstm":
+            return
+        if len(self.hidden) != 1:
+            raise UsageError(f"--model tlstm has one channel count: give --hidden M (one size, no "
+                             f"--layers), got {list(self.hidden)}")
+        self.tlstm_spec()
+        for flag, on in (("--iss-lambda", self.iss_lambda > 0), ("--tied", self.tied),
+                         ("--shs-threshold", self.shs_threshold > 0), ("--from", bool(self.init_from)),
+                         ("--qat", self.qat)):
+            if on:
+                raise UsageError(f"{flag} is not supported with --model tlstm")
 
     def validate(self) -> None:
         """Raise UsageError for any impossible value or combination."""
@@ -114,6 +201,7 @@ class TrainConfig:
             raise bad("--task ptb needs --data DIR (with ptb.train.txt, ptb.valid.txt, ptb.test.txt)")
         if self.task == "default" and self.data:
             raise bad("--data is only used by --task ptb")
+        self._validate_tlstm()
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise bad(f"--hidden sizes must be >= 1, got {list(self.hidden)}")
         if self.embed < 1:
@@ -146,6 +234,7 @@ class TrainConfig:
             raise bad(f"--seed must be between 0 and {MAX_SEED} (2**32 - 1), got {self.seed}")
         if self.max_tokens is not None and self.max_tokens < 1:
             raise bad(f"--max-tokens must be >= 1, got {self.max_tokens}")
+        self._validate_shs_qat()
         if self.tied:
             if self.task != "ptb":
                 raise bad("--tied is only for --task ptb")
@@ -154,10 +243,38 @@ class TrainConfig:
             if self.iss_lambda > 0:
                 raise bad("ISS (--iss-lambda > 0) is not supported with --tied weights")
 
+    def _validate_shs_qat(self) -> None:
+        """The SHS, --from and QAT options (see :meth:`validate`)."""
+        if not (0.0 <= self.shs_threshold < 1.0):
+            raise UsageError(f"--shs-threshold must be in [0, 1) (0 = off), got {self.shs_threshold}")
+        if not (self.shs_lambda >= 0 and math.isfinite(self.shs_lambda)):
+            raise UsageError(f"--shs-lambda must be >= 0, got {self.shs_lambda}")
+        if self.shs_lambda > 0 and self.shs_threshold == 0 and not self.init_from:
+            raise UsageError("--shs-lambda needs an output-gate threshold: give --shs-threshold > 0")
+        if not (self.shs_layer_factor >= 0 and math.isfinite(self.shs_layer_factor)):
+            raise UsageError(f"--shs-layer-factor must be >= 0, got {self.shs_layer_factor}")
+        for flag, bits in (("--weights", self.qat_weight_bits), ("--acts", self.qat_act_bits)):
+            if bits not in (8, 16):
+                raise UsageError(f"{flag} must be 8 or 16, got {bits}")
+        if not self.qat and (self.qat_weight_bits != 16 or self.qat_act_bits != 16):
+            raise UsageError("--weights and --acts choose the QAT arithmetic: give --qat too")
+        if self.qat and not self.init_from:
+            raise UsageError("--qat fine-tunes a trained model: give --from CKPT")
+        if self.qat and self.tied:
+            raise UsageError("--qat is not supported with --tied weights")
+        if self.qat_spec is not None and not self.qat:
+            raise UsageError("qat_spec is only used by --qat runs")
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-able dict."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.model == "lstm":
+            for k in _TLSTM_FIELDS:
+                del d[k]
+        if self.task not in ALGO_TASKS:
+            for k in _ALGO_FIELDS:
+                del d[k]
         return d
 
     @classmethod
@@ -179,16 +296,19 @@ class TrainConfig:
                 raise bad(f"missing key {key}")
         d = dict(d)
         for key, v in d.items():
-            if key in _INT_FIELDS or (key == "max_tokens" and v is not None):
+            if key in _INT_FIELDS or (key in ("max_tokens", "depth") and v is not None):
                 ok = isinstance(v, int) and not isinstance(v, bool)
                 want = "an integer"
             elif key in _FLOAT_FIELDS or (key == "init_scale" and v is not None):
                 ok = isinstance(v, (int, float)) and not isinstance(v, bool)
                 want = "a number"
-            elif key in ("task", "optimizer") or (key == "data" and v is not None):
+            elif key in ("task", "optimizer", "model") or (key in ("data", "init_from")
+                                                           and v is not None):
                 ok, want = isinstance(v, str), "a string"
-            elif key == "tied":
+            elif key in ("tied", "qat", "memory_conv", "feedback", "channel_norm"):
                 ok, want = isinstance(v, bool), "true or false"
+            elif key == "qat_spec" and v is not None:
+                ok, want = isinstance(v, dict), "an object"
             elif key == "hidden":
                 ok = isinstance(v, (list, tuple)) and all(
                     isinstance(h, int) and not isinstance(h, bool) for h in v)
@@ -211,6 +331,15 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
         "decay_after": 4, "clip": 5.0, "batch": 20, "bptt": 35, "init_scale": 0.1,
         "optimizer": "sgd", "zero_threshold": 1e-4,
     },
+    # the tLSTM paper's algorithmic tasks: fresh sequences every step, Adam
+    "addition": {
+        "hidden": (64,), "embed": 16, "epochs": 30, "lr": 0.002, "clip": 1.0, "batch": 32,
+        "optimizer": "adam", "steps_per_epoch": 100,
+    },
+    "memorization": {
+        "hidden": (64,), "embed": 16, "epochs": 30, "lr": 0.002, "clip": 1.0, "batch": 32,
+        "optimizer": "adam", "steps_per_epoch": 100,
+    },
 }
 
 
@@ -219,6 +348,8 @@ def default_config(task: str = "default", **overrides: Any) -> TrainConfig:
     if task not in TASKS:
         raise UsageError(f"--task must be one of {', '.join(TASKS)}, got {task!r}")
     values = dict(_DEFAULTS[task])
+    if overrides.get("model") == "tlstm" and overrides.get("hidden") is None:
+        values["hidden"] = tuple(values["hidden"])[:1]  # a tLSTM: one channel count
     values.update({k: v for k, v in overrides.items() if v is not None})
     values["task"] = task
     if "hidden" in values:
@@ -253,7 +384,8 @@ class _DigitsTask:
         self.x = {k: torch.from_numpy(getattr(s, f"x_{k}")) for k in ("train", "val", "test")}
         self.y = {k: torch.from_numpy(getattr(s, f"y_{k}")) for k in ("train", "val", "test")}
         self.model_config = ModelConfig(
-            kind="classifier", n_in=8, hidden=cfg.hidden, n_out=10, dropout=cfg.dropout
+            kind="classifier", n_in=8, hidden=cfg.hidden, n_out=10, dropout=cfg.dropout,
+            shs_threshold=cfg.shs_threshold or None, tlstm=cfg.tlstm_spec(),
         )
 
     def n_batches(self, cfg: TrainConfig) -> int:
@@ -273,9 +405,10 @@ class _DigitsTask:
             x, y = self.x["train"][idx].to(device), self.y["train"][idx].to(device)
             if len(idx):
                 ce_sum = F.cross_entropy(model(x), y, reduction="sum")
+                loss = ce_sum + _shs_loss(model, cfg)
             else:  # a shard of a short last batch: take part in the gradient exchange with 0
-                ce_sum = sum(p.sum() for p in model.parameters()) * 0.0
-            _step(model, opt, ce_sum * (dist.world / len(batch)), cfg)
+                ce_sum = loss = sum(p.sum() for p in model.parameters()) * 0.0
+            _step(model, opt, loss * (dist.world / len(batch)), cfg)
             total += ce_sum.item()
             n += len(idx)
             bar.update(1)
@@ -311,9 +444,11 @@ class _PtbTask:
         corpus = load_ptb(cfg.data, max_tokens=cfg.max_tokens)
         self.vocab = len(corpus.vocab)
         self.data = {s: batchify(corpus.split(s), cfg.batch) for s in ("train", "valid", "test")}
+        spec = cfg.tlstm_spec()  # a tLSTM LM embeds into its row 0: n_in is its channel count
         self.model_config = ModelConfig(
-            kind="lm", n_in=cfg.embed, hidden=cfg.hidden, n_out=self.vocab, vocab=self.vocab,
-            dropout=cfg.dropout, tied=cfg.tied,
+            kind="lm", n_in=cfg.hidden[0] if spec else cfg.embed, hidden=cfg.hidden,
+            n_out=self.vocab, vocab=self.vocab, dropout=cfg.dropout, tied=cfg.tied,
+            shs_threshold=cfg.shs_threshold or None, tlstm=spec,
         )
 
     def n_batches(self, cfg: TrainConfig) -> int:
@@ -339,7 +474,7 @@ class _PtbTask:
             logits, state = model(x, state)
             ce_sum = F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1), reduction="sum")
             # the global batch's mean per-token loss times seq (the TF reference's scaling)
-            _step(model, opt, ce_sum * (dist.world / full.shape[0]), cfg)
+            _step(model, opt, (ce_sum + _shs_loss(model, cfg)) * (dist.world / full.shape[0]), cfg)
             total += ce_sum.item()
             tokens += y.numel()
             bar.update(1)
@@ -357,6 +492,90 @@ class _PtbTask:
     @staticmethod
     def score(metrics: dict[str, float]) -> float:
         return metrics["valid_ppl"]
+
+
+class _AlgoTask:
+    """The tLSTM paper's addition and memorization tasks (:mod:`lstmgen.data.algorithmic`): a
+    language-model-shaped network (token in, logits out at every step) trained on ``batch`` fresh
+    sequences per step, the loss only at the answer positions (summed over them, averaged over
+    the batch), evaluated on 1000 fixed validation and 1000 test sequences (their seeds do not
+    depend on ``seed``, so runs compare on the same data). Metrics: ``*_acc`` the share of
+    sequences with every answer position right (the paper's accuracy), ``*_token_acc`` per
+    answer position, ``*_loss`` the mean cross-entropy per answer position."""
+
+    higher_is_better = True
+    N_EVAL = 1000
+    _EVAL_SEEDS: ClassVar[dict[str, int]] = {"val": 1_000_003, "test": 2_000_003}
+
+    def __init__(self, cfg: TrainConfig) -> None:
+        from .data.algorithmic import generate, vocab_size
+
+        self.task = cfg.task
+        self.size = cfg.digits if cfg.task == "addition" else cfg.length
+        self.vocab = vocab_size(cfg.task)
+        spec = cfg.tlstm_spec()
+        self.model_config = ModelConfig(
+            kind="lm", n_in=cfg.hidden[0] if spec else cfg.embed, hidden=cfg.hidden,
+            n_out=self.vocab, vocab=self.vocab, dropout=cfg.dropout,
+            shs_threshold=cfg.shs_threshold or None, tlstm=spec,
+        )
+        self.eval_sets = {k: generate(cfg.task, self.N_EVAL, self.size, seed)
+                          for k, seed in self._EVAL_SEEDS.items()}
+
+    def n_batches(self, cfg: TrainConfig) -> int:
+        return cfg.steps_per_epoch
+
+    def trainable(self, model: nn.Module) -> nn.Module:
+        return model
+
+    @staticmethod
+    def _loss(logits: torch.Tensor, batch: Any, device) -> torch.Tensor:
+        """Cross-entropy summed over the answer positions of every sequence."""
+        mask = torch.from_numpy(batch.mask).to(device)
+        tgt = torch.from_numpy(batch.targets).to(device)
+        return F.cross_entropy(logits[mask], tgt[mask], reduction="sum")
+
+    def train_epoch(self, model, opt, cfg, epoch, device, bar, dist: Dist = SINGLE) -> dict[str, float]:
+        from .data.algorithmic import generate
+
+        total, n = 0.0, 0
+        for b in range(cfg.steps_per_epoch):
+            full = generate(self.task, cfg.batch, self.size, [cfg.seed, epoch, b])
+            sl = dist.shard(cfg.batch)  # all of it in a single-process run
+            batch = type(full)(full.inputs[sl], full.targets[sl], full.mask[sl])
+            if len(batch.inputs):
+                ce_sum = self._loss(model(torch.from_numpy(batch.inputs).to(device)), batch, device)
+                loss = ce_sum + _shs_loss(model, cfg)
+            else:
+                ce_sum = loss = sum(p.sum() for p in model.parameters()) * 0.0
+            _step(model, opt, loss * (dist.world / cfg.batch), cfg)
+            total += ce_sum.item()
+            n += int(batch.mask.sum())
+            bar.update(1)
+            bar.set_postfix(loss=f"{total / max(n, 1):.4f}")
+        total, n = dist.sum(total, n)
+        return {"train_loss": total / max(n, 1)}
+
+    @torch.no_grad()
+    def evaluate(self, model, cfg, device) -> dict[str, float]:
+        from .data.algorithmic import score
+
+        was = model.training
+        model.eval()
+        out: dict[str, float] = {}
+        for split, batch in self.eval_sets.items():
+            logits = model(torch.from_numpy(batch.inputs).to(device))
+            s = score(logits.argmax(-1).cpu().numpy(), batch)
+            out[f"{split}_loss"] = float(self._loss(logits, batch, device)) / int(batch.mask.sum())
+            out[f"{split}_acc"] = s["seq_acc"]
+            out[f"{split}_token_acc"] = s["token_acc"]
+        model.train(was)
+        return out
+
+    @staticmethod
+    def score(metrics: dict[str, float]) -> float:
+        # sequence accuracy first; the answer-position accuracy breaks ties (e.g. both 0)
+        return metrics["val_acc"] + 1e-3 * metrics["val_token_acc"]
 
 
 def _ppl(mean_ce: float) -> float:
@@ -396,6 +615,15 @@ class _WithState(nn.Module):
         return self.inner.forward_with_state(x, state)
 
 
+def _shs_loss(net: nn.Module, cfg: TrainConfig) -> torch.Tensor | float:
+    """``shs_lambda`` times the SHS penalty of the forward just run (0 when off)."""
+    if cfg.shs_lambda <= 0:
+        return 0.0
+    from .sparsity.shs import shs_penalty
+
+    return cfg.shs_lambda * shs_penalty(net, cfg.shs_layer_factor)
+
+
 def _step(net: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainConfig) -> None:
     """One optimizer step on ``loss`` (+ ISS penalty), clipping, then ISS zero-out; ``net`` may
     be the model wrapped for DDP (gradients are then averaged over the ranks in backward)."""
@@ -415,8 +643,18 @@ def _step(net: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: T
 # the run
 
 
-def _make_task(cfg: TrainConfig) -> _DigitsTask | _PtbTask:
+def _make_task(cfg: TrainConfig) -> _DigitsTask | _PtbTask | _AlgoTask:
+    if cfg.task in ALGO_TASKS:
+        return _AlgoTask(cfg)
     return _DigitsTask(cfg) if cfg.task == "default" else _PtbTask(cfg)
+
+
+def _iss_stats(model: nn.Module) -> dict[str, Any]:
+    """:func:`~lstmgen.sparsity.iss_stats` of an LSTM model; a tLSTM has no ISS groups (an
+    empty summary, and no per-layer entries)."""
+    if hasattr(model, "lstm"):
+        return iss_stats(model)
+    return {"layers": [], "total_units": 0, "outgoing_zero_units": 0, "zero_components": 0}
 
 
 def _make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -444,14 +682,58 @@ def _checkpoint(model: nn.Module, task, cfg: TrainConfig, epoch: int, metrics: d
         "task": cfg.task,
         "epoch": epoch,
         "metrics": metrics,
-        "iss": iss_stats(model),
+        "iss": _iss_stats(model),
         "provenance": {
             "lstmgen": __version__,
             "torch": torch.__version__,
             "train_config": cfg.to_dict(),
         },
     }
+    if cfg.qat_spec is not None:
+        meta["qat"] = cfg.qat_spec  # the formats `lstmgen quantize` must use
     return Checkpoint(config=task.model_config, state_dict=sd, meta=meta)
+
+
+def _from_checkpoint(cfg: TrainConfig) -> TrainConfig:
+    """``cfg`` with the shape of the ``init_from`` checkpoint (hidden sizes, embedding, tied,
+    SHS threshold unless given) and, for QAT, the formats fixed from the task's calibration
+    data (UsageError when the checkpoint does not fit the task)."""
+    from .checkpoint import load_checkpoint
+
+    assert cfg.init_from is not None
+    ckpt = load_checkpoint(cfg.init_from)
+    c = ckpt.config
+    want_kind = "classifier" if cfg.task == "default" else "lm"
+    if c.kind != want_kind:
+        raise UsageError(f"--from {cfg.init_from}: a {c.kind} checkpoint cannot train --task "
+                         f"{cfg.task} (a {want_kind})")
+    changes: dict[str, Any] = {"hidden": tuple(c.hidden), "tied": c.tied}
+    if c.kind == "lm":
+        changes["embed"] = c.n_in
+    if cfg.shs_threshold == 0 and c.shs_threshold:
+        changes["shs_threshold"] = float(c.shs_threshold)
+    new = dataclasses.replace(cfg, **changes)
+    if new.shs_lambda > 0 and new.shs_threshold == 0:
+        raise UsageError(f"--shs-lambda needs an output-gate threshold: {cfg.init_from} has none; "
+                         "give --shs-threshold > 0")
+    task_cfg = _make_task(new).model_config
+    if (task_cfg.n_in, task_cfg.n_out, task_cfg.vocab) != (c.n_in, c.n_out, c.vocab):
+        raise UsageError(
+            f"--from {cfg.init_from}: the checkpoint has {c.n_in} inputs and {c.n_out} outputs, "
+            f"the task {task_cfg.n_in} and {task_cfg.n_out}")
+    if cfg.qat:
+        from .commands.quantize import load_task_data
+        from .nn.qat import QatSpec
+        from .quant import QuantOptions, checkpoint_net, quantize_net
+
+        opts = QuantOptions(weight_bits=cfg.qat_weight_bits, act_bits=cfg.qat_act_bits)
+        data = load_task_data(c.kind, cfg.task, cfg.data, None,
+                              size=cfg.digits if cfg.task == "addition" else cfg.length)
+        shaped = Checkpoint(config=task_cfg, state_dict=ckpt.state_dict, meta=ckpt.meta)
+        model = quantize_net(checkpoint_net(shaped), data.calib, opts, name="qat")
+        new = dataclasses.replace(new, qat_spec=QatSpec.from_model(model, opts).to_json())
+    new.validate()
+    return new
 
 
 def _load_state(out: Path) -> tuple[dict[str, Any], TrainConfig]:
@@ -639,6 +921,8 @@ def train(
     if epochs is not None:
         cfg = dataclasses.replace(cfg, epochs=epochs)
     cfg.validate()
+    if cfg.init_from is not None and not resume:
+        cfg = _from_checkpoint(cfg)
     if out_path is not None and not resume:
         if out_path.is_dir():
             try:
@@ -690,7 +974,15 @@ def _run(
         with torch.no_grad():
             for p in model.parameters():
                 p.uniform_(-cfg.init_scale, cfg.init_scale)
+    if state is None and cfg.init_from is not None:
+        from .checkpoint import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(cfg.init_from).state_dict)
     model.to(dev).train()
+    if cfg.qat:
+        from .nn.qat import QatSpec, enable_qat
+
+        enable_qat(model, QatSpec.from_json(cfg.qat_spec, "qat_spec"))
     opt = _make_optimizer(model, cfg)
     net = dist.wrap(task.trainable(model), dev)  # what the training loop calls
     history: list[dict[str, Any]] = []
@@ -731,13 +1023,20 @@ def _run(
                 disable=not progress, leave=False, dynamic_ncols=True,
             ) as bar:
                 metrics: dict[str, Any] = {"epoch": epoch + 1, "lr": lr}
-                metrics.update(task.train_epoch(net, opt, cfg, epoch, dev, bar, dist))
-            metrics.update(task.evaluate(model, cfg, dev))
-            stats = iss_stats(model)
-            metrics["removable_units"] = stats["outgoing_zero_units"]
-            # per layer: units left after compaction and ISS group-norm quantiles (run reports)
-            metrics["units_left"] = [la["hidden"] - la["outgoing_zero_units"] for la in stats["layers"]]
-            metrics["group_norms"] = [la["norm_quantiles"] for la in stats["layers"]]
+                with count_h_zeros(model) as train_zeros:
+                    metrics.update(task.train_epoch(net, opt, cfg, epoch, dev, bar, dist))
+            with count_h_zeros(model) as eval_zeros:
+                metrics.update(task.evaluate(model, cfg, dev))
+            if cfg.shs_threshold > 0 or cfg.qat:  # zeros in h only where SHS or QAT makes them
+                metrics.update(train_zeros.metrics("train_"))
+                metrics.update(eval_zeros.metrics())
+            stats = _iss_stats(model)
+            if stats["layers"]:  # an LSTM (a tLSTM has no ISS groups)
+                metrics["removable_units"] = stats["outgoing_zero_units"]
+                # per layer: units left after compaction and ISS group-norm quantiles (run reports)
+                metrics["units_left"] = [la["hidden"] - la["outgoing_zero_units"]
+                                         for la in stats["layers"]]
+                metrics["group_norms"] = [la["norm_quantiles"] for la in stats["layers"]]
             metrics["seconds"] = round(time.perf_counter() - t0, 3)
             what = _divergence(model, metrics, stats)
             if what is not None:

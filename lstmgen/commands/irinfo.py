@@ -23,6 +23,16 @@ def _finite(obj):
     return obj
 
 
+def _measured_sparsity(meta: dict) -> dict | None:
+    """The h zeros and executed mult-adds ``quantize`` stored in the IR's meta, if any."""
+    ev = meta.get("evaluation") if isinstance(meta, dict) else None
+    s = ev.get("sparsity") if isinstance(ev, dict) else None
+    keys = ("h_zeros_per_layer", "h_zeros", "macs_per_step", "executed_macs_per_step", "steps")
+    if isinstance(s, dict) and all(k in s for k in keys):
+        return s
+    return None
+
+
 def describe_ir(path: str | Path, as_json: bool = False) -> str:
     """Text (or one JSON object) describing the IR at ``path``: sizes, formats, bounds, MACs."""
     m = ir.load(path)
@@ -69,6 +79,10 @@ def describe_ir(path: str | Path, as_json: bool = False) -> str:
         },
         "meta": thaw(m.meta),
     }
+    sparsity = _measured_sparsity(info["meta"])
+    if sparsity is not None:
+        info["executed_macs_per_step"] = sparsity["executed_macs_per_step"]
+        info["h_zeros_per_layer"] = sparsity["h_zeros_per_layer"]
     if as_json:
         return json.dumps(_finite(info), sort_keys=True, allow_nan=False)
     lines = [
@@ -77,6 +91,14 @@ def describe_ir(path: str | Path, as_json: bool = False) -> str:
         + (f", vocab {m.vocab}" if m.is_lm else f", {m.n_in} features")
         + f", hidden {list(m.hidden)}, {m.n_out} outputs, {m.macs_per_step()} MACs/step",
     ]
+    if sparsity is not None:
+        from .quantize import sparsity_line
+
+        lines.append(f"  measured by quantize on {sparsity['steps']} steps: "
+                     + sparsity_line(sparsity, m.is_lm))
+    elif any(la.o_threshold is not None for la in m.layers):
+        lines.append("  SHS thresholds set; h zeros not measured (quantize with evaluation data "
+                     "measures them)")
     for la in layers:
         w = ", ".join(f"{g}: ih {v[0]} hh {v[1]}" for g, v in la["weights"].items())
         lines.append(

@@ -60,8 +60,26 @@ def _parse_hidden(hidden: str | None, layers: int | None, task: str) -> tuple[in
 
 
 @main.command()
-@click.option("--task", type=click.Choice(["default", "ptb"]), default="default", show_default=True,
-              help="default: bundled digits classifier; ptb: Penn Treebank word LM.")
+@click.option("--task", type=click.Choice(["default", "ptb", "addition", "memorization"]),
+              default="default", show_default=True,
+              help="default: bundled digits classifier; ptb: Penn Treebank word LM; addition, "
+                   "memorization: the tLSTM paper's algorithmic tasks, generated in code.")
+@click.option("--model", "model_kind", type=click.Choice(["lstm", "tlstm"]), default=None,
+              help="lstm, or tlstm: a tensorized LSTM (--hidden M channels) [lstm].")
+@click.option("--tensor-size", type=int, default=None, help="tLSTM: locations P [4].")
+@click.option("--kernel", type=int, default=None, help="tLSTM: kernel size K >= 2 [3].")
+@click.option("--depth", type=int, default=None,
+              help="tLSTM: output delay L (1..the largest causal one) [the largest causal one].")
+@click.option("--memory-conv/--no-memory-conv", default=None,
+              help="tLSTM: the memory-cell convolution (softmax kernel) [on].")
+@click.option("--feedback/--no-feedback", default=None,
+              help="tLSTM: centred kernel (a location also reads the one above) [on].")
+@click.option("--channel-norm", is_flag=True, default=None,
+              help="tLSTM: channel normalization (not deployable: quantize refuses it).")
+@click.option("--digits", type=int, default=None, help="addition: digits per operand [15].")
+@click.option("--length", type=int, default=None, help="memorization: symbols to recall [20].")
+@click.option("--steps-per-epoch", type=int, default=None,
+              help="addition, memorization: batches of fresh sequences per epoch [100].")
 @click.option("--data", type=str, default=None, help="PTB directory (ptb.{train,valid,test}.txt).")
 @click.option("--layers", type=int, default=None, help="Number of LSTM layers.")
 @click.option("--hidden", type=str, default=None, help="Hidden size, or one per layer: 64,32.")
@@ -81,6 +99,20 @@ def _parse_hidden(hidden: str | None, layers: int | None, task: str) -> tuple[in
 @click.option("--zero-threshold", type=float, default=None, help="ISS zero-out threshold [1e-4].")
 @click.option("--seed", type=int, default=None, help="Random seed [0].")
 @click.option("--max-tokens", type=int, default=None, help="Truncate PTB splits (smoke runs).")
+@click.option("--shs-threshold", type=float, default=None,
+              help="SHS: zero the output gate where sigmoid(a_o) <= this [0 = off].")
+@click.option("--shs-lambda", type=float, default=None,
+              help="SHS: L1 weight on the output gate (per batch, summed over steps) [0].")
+@click.option("--shs-layer-factor", type=float, default=None,
+              help="SHS: L1 weight factor of every layer above the first [2, the reference].")
+@click.option("--from", "init_from", type=str, default=None,
+              help="Start from this checkpoint's weights and shape (fine-tuning, QAT).")
+@click.option("--qat", is_flag=True, default=None,
+              help="Quantization-aware training (needs --from): the deployed integer arithmetic.")
+@click.option("--weights", "qat_weight_bits", type=click.Choice(["8", "16"]), default=None,
+              help="QAT weight width [16].")
+@click.option("--acts", "qat_act_bits", type=click.Choice(["8", "16"]), default=None,
+              help="QAT input and h width [16].")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (may extend --epochs).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -89,7 +121,8 @@ def _parse_hidden(hidden: str | None, layers: int | None, task: str) -> tuple[in
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.pass_context
 def train(ctx: click.Context, **opts: Any) -> None:
-    """Train a model (ISS with --iss-lambda); write OUT/{last,best}.pt, metrics.jsonl, state.pt."""
+    """Train a model (ISS with --iss-lambda, SHS with --shs-threshold/--shs-lambda, QAT with
+    --qat --from CKPT); write OUT/{last,best}.pt, metrics.jsonl, state.pt."""
     from ..train import default_config
     from ..train import train as run_train
 
@@ -107,8 +140,17 @@ def train(ctx: click.Context, **opts: Any) -> None:
         hidden = _parse_hidden(opts["hidden"], opts["layers"], opts["task"])
         keys = ("data", "embed", "dropout", "tied", "epochs", "lr", "lr_decay", "decay_after",
                 "clip", "batch", "bptt", "init_scale", "optimizer", "iss_lambda", "zero_threshold",
-                "seed", "max_tokens")
-        cfg = default_config(opts["task"], hidden=hidden, **{k: opts[k] for k in keys})
+                "seed", "max_tokens", "shs_threshold", "shs_lambda", "shs_layer_factor",
+                "init_from", "qat")
+        if opts["init_from"] is not None and (hidden is not None or opts["embed"] is not None
+                                              or opts["tied"] is not None):
+            raise UsageError("--from takes the model's shape from the checkpoint; do not give "
+                             "--hidden, --layers, --embed or --tied")
+        bits = {k: None if opts[k] is None else int(opts[k])
+                for k in ("qat_weight_bits", "qat_act_bits")}
+        tl = _tlstm_options(opts)
+        cfg = default_config(opts["task"], hidden=hidden, **{k: opts[k] for k in keys}, **bits,
+                             **tl)
     out = Path(opts["out"])
     done_before = len(_history(out)) if opts["resume"] else 0
     result = run_train(
@@ -132,6 +174,63 @@ def train(ctx: click.Context, **opts: Any) -> None:
         f"trained {len(result.history)} epoch(s) -> {out / 'last.pt'} "
         f"({best_text}) {json_dumps(shown)}"
     )
+
+
+_TLSTM_FLAGS = ("tensor_size", "kernel", "depth", "memory_conv", "feedback", "channel_norm")
+_ALGO_FLAGS = ("digits", "length", "steps_per_epoch")
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _tlstm_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """The ``train`` options of a tLSTM and of the algorithmic tasks, checked against --model and
+    --task (a flag that would have no effect is refused)."""
+    tlstm = opts["model_kind"] == "tlstm"
+    given = [k for k in _TLSTM_FLAGS if opts[k] is not None]
+    if given and not tlstm:
+        raise UsageError(f"{_flag(given[0])} shapes a tensorized LSTM: give --model tlstm")
+    if tlstm and opts["layers"] is not None:
+        raise UsageError("--model tlstm has one channel count: give --hidden M, not --layers")
+    if tlstm and opts["embed"] is not None:
+        raise UsageError("--model tlstm embeds tokens into its row 0 (--hidden channels): do not "
+                         "give --embed")
+    for k in _ALGO_FLAGS:
+        if opts[k] is not None and opts["task"] not in ("addition", "memorization"):
+            raise UsageError(f"{_flag(k)} is an option of --task addition|memorization")
+    if opts["digits"] is not None and opts["task"] != "addition":
+        raise UsageError("--digits is an option of --task addition (memorization: --length)")
+    if opts["length"] is not None and opts["task"] != "memorization":
+        raise UsageError("--length is an option of --task memorization (addition: --digits)")
+    out = {k: opts[k] for k in (*_TLSTM_FLAGS, *_ALGO_FLAGS)}
+    out["model"] = opts["model_kind"]
+    return out
+
+
+def _describe_tlstm_ir(path: Path, as_json: bool) -> str | None:
+    """``info`` of a tensorized-LSTM IR (None for any other file: describe_ir's)."""
+    from .. import ir
+    from ..errors import IRError
+
+    try:
+        m = ir.load(path)
+    except IRError:
+        return None
+    if getattr(m, "family", "lstm") != "tlstm":
+        return None
+    from ..ir.types import thaw
+    from ..quant.tlstm import format_table
+
+    if as_json:
+        return json_dumps({
+            "name": m.name, "kind": m.kind.value, "family": "tlstm", "sha256": ir.sha256(m),
+            "P": m.P, "M": m.M, "K": m.K, "offsets": list(m.offsets), "depth": m.depth,
+            "memory_conv": m.memory_conv, "n_in": m.n_in, "vocab": m.vocab, "n_out": m.n_out,
+            "params": m.n_params(), "macs_per_step": m.macs_per_step(),
+            "acc_bits": m.plan.acc_bits, "meta": thaw(m.meta)}, sort_keys=True)
+    return f"IR {path}  (tLSTM schema, sha256 {ir.sha256(m)[:16]}…)\nmodel {m.name!r}: " \
+           f"{m.kind}\n" + format_table(m)
 
 
 def _history(out: Path) -> list:
@@ -240,7 +339,7 @@ def describe_checkpoint(ckpt: Checkpoint) -> dict[str, Any]:
         "config": ckpt.config.to_dict(),
         "params": count_params(ckpt.config),
         "macs_per_step": macs_per_step(ckpt.config),
-        "iss": iss_stats(model),
+        "iss": iss_stats(model) if ckpt.config.tlstm is None else None,  # no ISS in a tLSTM
         "meta": meta,
     }
 
@@ -251,7 +350,25 @@ def _format_description(path: str, d: dict[str, Any]) -> str:
     lm = cfg["kind"] == "lm"
     inputs = f"embedding {cfg['n_in']} (vocab {cfg['vocab']})" if lm else f"input {cfg['n_in']}"
     tied = ", tied" if cfg["tied"] else ""
+    if cfg.get("shs_threshold") is not None:
+        tied += f", SHS output-gate threshold {cfg['shs_threshold']:g}"
     head = "softmax" if lm else "head (per sequence)"
+    if iss is None:  # a tensorized LSTM
+        t = cfg["tlstm"]
+        variants = [v for v, on in (("memory-cell convolution", t["memory_conv"]),
+                                    ("feedback", t["feedback"]),
+                                    ("channel normalization", t["channel_norm"])) if on]
+        lines = [
+            f"{path}: lstmgen checkpoint, kind {cfg['kind']}, tensorized LSTM",
+            (f"  {inputs}, P {t['P']} locations x M {cfg['hidden'][0]} channels, kernel "
+             f"{t['K']}, delay L {t['depth']}, {', '.join(variants) or 'no variants'}; outputs "
+             f"{cfg['n_out']}"),
+            f"  parameters {d['params']}",
+            f"  MACs per step: tLSTM {macs['lstm']}, {head} {macs['head']}, total {macs['total']}",
+        ]
+        lines += [f"  {key}: {json.dumps(d['meta'][key])}" for key in ("task", "epoch", "metrics")
+                  if key in d["meta"]]
+        return "\n".join(lines)
     lines = [
         f"{path}: lstmgen checkpoint, kind {cfg['kind']}",
         f"  {inputs}, hidden {cfg['hidden']}, outputs {cfg['n_out']}, dropout {cfg['dropout']}{tied}",
@@ -267,6 +384,21 @@ def _format_description(path: str, d: dict[str, Any]) -> str:
             f"removable {layer['outgoing_zero_units']}, zero components {layer['zero_components']}, "
             f"group norm min/median/max {q['min']:.3g}/{q['median']:.3g}/{q['max']:.3g}"
         )
+    metrics = d["meta"].get("metrics")
+    if isinstance(metrics, dict) and isinstance(metrics.get("h_zeros_per_layer"), list):
+        z = metrics["h_zeros_per_layer"]
+        if len(z) == len(cfg["hidden"]):
+            executed, x = 0.0, float(cfg["n_in"])
+            for li, h in enumerate(cfg["hidden"]):
+                executed += 4 * h * (x + h * (1 - z[li]))
+                x = h * (1 - z[li])
+            zeros = ", ".join(f"{100 * v:.1f}%" for v in z)
+            lines.append(f"  h zeros per layer (float, evaluation data): {zeros}; LSTM MACs per "
+                         f"step with zero-skipping about {executed:.0f} (dense {macs['lstm']})")
+    if "qat" in d["meta"]:
+        q = d["meta"]["qat"]
+        lines.append(f"  QAT: int{q.get('weight_bits')} weights, int{q.get('act_bits')} "
+                     "activations (quantize uses the formats it was trained with)")
     for key in ("task", "epoch", "metrics", "compacted_from", "imported_from"):
         if key in d["meta"]:
             lines.append(f"  {key}: {json.dumps(d['meta'][key])}")
@@ -284,7 +416,7 @@ def info(path: str, as_json: bool) -> None:
     if not p.is_file():
         raise UsageError(f"{p}: not a file")
     if p.suffix == ".lstmir" or is_ir_file(p):  # a damaged .lstmir still gets the IR's error
-        text = describe_ir(p, as_json)
+        text = _describe_tlstm_ir(p, as_json) or describe_ir(p, as_json)
         if as_json:  # NaN/Infinity (invalid JSON) become null
             text = json_dumps(json.loads(text), sort_keys=True)
         click.echo(text)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from .. import golden
@@ -9,13 +11,19 @@ from ..ir import Model
 from .floatref import FloatNet, forward
 from .quantize import quantize_inputs
 
-__all__ = ["checkpoint_net", "evaluate_classifier", "evaluate_lm"]
+__all__ = ["checkpoint_net", "evaluate_algorithmic", "evaluate_classifier", "evaluate_lm"]
 
 
 def checkpoint_net(ckpt) -> FloatNet:
-    """The float network of an :class:`lstmgen.checkpoint.Checkpoint` (numpy float64)."""
+    """The float network of an :class:`lstmgen.checkpoint.Checkpoint` (numpy float64), with its
+    SHS threshold (if any) on every layer."""
     sd = {k: v.detach().cpu().numpy() for k, v in ckpt.state_dict.items()}
-    return FloatNet.from_state_dict(ckpt.config.kind, len(ckpt.config.hidden), sd)
+    net = FloatNet.from_state_dict(ckpt.config.kind, len(ckpt.config.hidden), sd)
+    theta = getattr(ckpt.config, "shs_threshold", None)
+    if theta is None:
+        return net
+    layers = tuple(dataclasses.replace(la, o_threshold=float(theta)) for la in net.layers)
+    return dataclasses.replace(net, layers=layers)
 
 
 def evaluate_classifier(net: FloatNet, model: Model, x: np.ndarray, y: np.ndarray) -> dict:
@@ -58,3 +66,18 @@ def evaluate_lm(net: FloatNet, model: Model, ids: np.ndarray, streams: int = 10)
         "golden_ppl": _ppl(model.head.out_fmt.to_float(gold), tgt),
         "tokens": int(tgt.size),
     }
+
+
+def evaluate_algorithmic(net: FloatNet, model: Model, algo) -> dict:
+    """Sequence accuracy (every answer position right) and accuracy per answer position of the
+    float net and of the golden model on an algorithmic task's
+    :class:`~lstmgen.data.algorithmic.AlgoBatch` (an LSTM LM: outputs aligned with the inputs)."""
+    from ..data.algorithmic import score
+
+    fp = forward(net, algo.inputs).argmax(-1)
+    gp = golden.run(model, algo.inputs).outputs.argmax(-1)
+    sf, sg = score(fp, algo), score(gp, algo)
+    same = ((fp == gp) | ~algo.mask).all(axis=1)
+    return {"float_accuracy": sf["seq_acc"], "golden_accuracy": sg["seq_acc"],
+            "float_token_accuracy": sf["token_acc"], "golden_token_accuracy": sg["token_acc"],
+            "agreement": float(same.mean()), "vectors": len(algo.inputs)}

@@ -151,7 +151,12 @@ def forward(net: FloatNet, inputs: np.ndarray, stats: RangeStats | None = None) 
 
 def float_outputs(model: Model, inputs: np.ndarray) -> np.ndarray:
     """Float outputs of the IR's dequantized weights on ``inputs``: integer codes (dequantized
-    with the input format), float features (used as they are) or token ids."""
+    with the input format), float features (used as they are) or token ids. A tLSTM IR's
+    come from :func:`lstmgen.quant.tlstm.float_outputs`."""
+    if getattr(model, "family", "lstm") == "tlstm":
+        from .tlstm import float_outputs as tlstm_float_outputs
+
+        return tlstm_float_outputs(model, inputs)  # type: ignore[arg-type]
     arr = np.asarray(inputs)
     x = arr if model.is_lm or arr.dtype.kind == "f" else model.input_fmt.to_float(arr)
     return forward(FloatNet.from_ir(model), x)
