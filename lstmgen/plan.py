@@ -55,7 +55,11 @@ __all__ = [
     "MatVec",
     "Plan",
     "Rescale",
+    "SoftmaxSites",
+    "TlstmGateSites",
+    "TlstmPlan",
     "derive",
+    "derive_tlstm",
     "fits32",
 ]
 
@@ -428,3 +432,189 @@ def _head(model) -> HeadPlan:
 def derive(model) -> Plan:
     """The plan of ``model`` (a validated :class:`~lstmgen.ir.Model`); pure and deterministic."""
     return Plan(tuple(_layer(model, li) for li in range(len(model.layers))), _head(model))
+
+
+# --------------------------------------------------------------------------------------------
+# The tensorized LSTM (lstmgen.ir.tlstm.TlstmModel): its own sites, the same site types
+
+
+@dataclass(frozen=True, slots=True)
+class TlstmGateSites:
+    """The sites of one gate of the cross-layer convolution, at the location and output channel
+    where each bound is largest:
+
+    ``mv_top`` = ``W_k·top`` (the one offset reading row 0; None when no location reads it),
+    ``mv_h`` = ``Σ_k W_k·H(p + k)`` over the offsets reading rows 1..P, ``acc`` = ``(mv_top <<
+    shift_top) + (mv_h << shift_h) + b`` (``shift_x`` is ``shift_top``), ``pre`` its rescale to
+    the table input, ``lookup`` the table (sigmoid, tanh, or exp for ``q``, whose lookup reads
+    ``q - max q`` instead, see :class:`SoftmaxSites`)."""
+
+    gate: Literal["g", "i", "f", "o", "q"]
+    mv_top: MatVec | None
+    mv_h: MatVec
+    acc: Accumulator
+    pre: Rescale
+    lookup: Lookup
+
+
+@dataclass(frozen=True, slots=True)
+class SoftmaxSites:
+    """The memory-cell kernel ``w = softmax(q)`` and the memory-cell convolution, per location
+    (:func:`lstmgen.golden_tlstm.softmax_weights`)::
+
+        d_k   = saturate(q_k - max_j q_j, 16)           diff   (operand bound 2^16 - 1)
+        e_k   = exp_table(d_k)                          exp    (0 <= e_k <= e_max, e at 0 is e0)
+        S     = Σ_k e_k                                 e0 <= S <= sum_bound
+        r     = (2^30 + (S >> 1)) / S                   1 <= r <= recip_bound (integer division)
+        w_k   = shift_round(e_k · r, 15)                weight (0 <= w_k <= weight.out_bound)
+        cconv = rescale(Σ_k w_k · C(p + k), 15, c.bits)  cconv  (operand bound weight_sum_bound · max|C|)
+
+    ``weight_sum_bound`` bounds ``Σ_k w_k``: ``w_k <= (e_k·r + 2^14) / 2^15`` and ``r·S <= 2^30 +
+    S/2``, so ``Σ_k w_k <= (2^30 + K·e_max/2 + K·2^14) / 2^15``."""
+
+    diff: Rescale
+    exp: Lookup
+    e0: int
+    e_max: int
+    sum_bound: int
+    recip_bound: int
+    weight: Rescale
+    weight_sum_bound: int
+    cconv: Rescale
+
+    @property
+    def sum_bits(self) -> int:
+        return bits_for_bound(self.sum_bound)
+
+
+@dataclass(frozen=True, slots=True)
+class TlstmPlan:
+    """The arithmetic plan of a tLSTM: the row-0 projection ``top`` (classifier; a
+    :class:`HeadPlan`-shaped ``W^x·x + b^x`` and its rescale to the row-0 format), one
+    :class:`TlstmGateSites` per gate (g, i, f, o, and q with the memory-cell convolution), the
+    softmax, the cell update (an LSTM layer's :class:`CellSite`, with ``C^conv`` in place of
+    ``c``), ``tanh_in``, ``h`` and the head. ``acc_bits`` is the widest gate accumulator (one
+    accumulator type is what a C target declares)."""
+
+    top: HeadPlan | None
+    gates: Mapping[str, TlstmGateSites]
+    softmax: SoftmaxSites | None
+    cell: CellSite
+    tanh_in: Rescale
+    h: Rescale
+    head: HeadPlan
+
+    @property
+    def acc_bound(self) -> int:
+        return max(s.acc.bound for s in self.gates.values())
+
+    @property
+    def acc_bits(self) -> int:
+        return bits_for_bound(self.acc_bound)
+
+    def sites(self):
+        """Yield ``(name, site)`` for every site."""
+        if self.top is not None:
+            yield "top mv", self.top.mv
+            yield "top acc", self.top.acc
+            yield "top out", self.top.out
+        for g, s in self.gates.items():
+            if s.mv_top is not None:
+                yield f"gate {g} mv_top", s.mv_top
+            yield f"gate {g} mv_h", s.mv_h
+            yield f"gate {g} acc", s.acc
+            yield f"gate {g} pre", s.pre
+            yield f"gate {g} lookup", s.lookup
+        if self.softmax is not None:
+            yield "softmax diff", self.softmax.diff
+            yield "softmax exp", self.softmax.exp
+            yield "softmax weight", self.softmax.weight
+            yield "softmax cconv", self.softmax.cconv
+        yield "cell", self.cell
+        yield "tanh_in", self.tanh_in
+        yield "h", self.h
+        yield "head mv", self.head.mv
+        yield "head acc", self.head.acc
+        yield "head out", self.head.out
+
+
+def _tlstm_gate(model, name: str) -> TlstmGateSites:
+    g = getattr(model, name)
+    w = g.weight.values
+    rows, M = int(w.shape[1]), int(w.shape[2])
+    rowabs = np.abs(w).astype(object).sum(axis=2)  # (K, rows): Σ_m |W[k][j][m]|
+    top_max, h_max = model.top_fmt.max_abs_code, model.h_fmt.max_abs_code
+    st, sh = model.shift_top(name), model.shift_h(name)
+    bias = [abs(int(b)) for b in g.bias.values]
+    acc_bound = mv_top = mv_h = 0
+    h_cols = 0
+    for p in range(1, model.P + 1):
+        pairs = model.conv_rows(p)
+        top_k = [ki for ki, r in pairs if r == 0]
+        h_k = [ki for ki, r in pairs if r >= 1]
+        h_cols = max(h_cols, len(h_k) * M)
+        for j in range(rows):
+            t = sum(int(rowabs[ki][j]) for ki in top_k) * top_max
+            h = sum(int(rowabs[ki][j]) for ki in h_k) * h_max
+            mv_top, mv_h = max(mv_top, t), max(mv_h, h)
+            acc_bound = max(acc_bound, (t << st) + (h << sh) + bias[j])
+    wbits, w_ = g.weight.fmt.bits, f"gate {name}"
+    reads_top = any(r == 0 for p in range(1, model.P + 1) for _, r in model.conv_rows(p))
+    table = model.table_for(name)
+    return TlstmGateSites(
+        gate=name,  # type: ignore[arg-type]
+        mv_top=MatVec(f"{w_} mv_top", rows, M, wbits, model.top_fmt.bits, mv_top) if reads_top
+        else None,
+        mv_h=MatVec(f"{w_} mv_h", rows, h_cols, wbits, model.h_fmt.bits, mv_h),
+        acc=Accumulator(f"{w_} acc", acc_bound, st, sh),
+        pre=Rescale(f"{w_} pre", acc_bound, model.acc_frac(name) - table.in_fmt.frac,
+                    table.in_fmt.bits),
+        lookup=_lookup(table),
+    )
+
+
+def _softmax(model) -> SoftmaxSites:
+    from .ir.tlstm import RECIP_SHIFT, W_FRAC
+
+    exp = model.exp
+    K = model.K
+    e0 = exp.at_zero
+    e_max = int(np.max(exp.values.values))
+    sum_bound = K * e_max
+    recip_bound = ((1 << RECIP_SHIFT) + (e0 >> 1)) // e0  # S >= e0 and r falls with S
+    weight = Rescale("softmax weight", e_max * recip_bound, RECIP_SHIFT - W_FRAC, 32)
+    half = 1 << (W_FRAC - 1)
+    wsum = ((1 << RECIP_SHIFT) + (K * e_max) // 2 + K * half) >> W_FRAC
+    wsum = min(wsum, K * weight.out_bound)
+    cconv = Rescale("softmax cconv", wsum * model.c_fmt.max_abs_code, W_FRAC, model.c_fmt.bits)
+    diff = Rescale("softmax diff", (1 << 16) - 1, 0, 16)
+    return SoftmaxSites(diff, _lookup(exp), e0, e_max, sum_bound, recip_bound, weight, wsum, cconv)
+
+
+def derive_tlstm(model) -> TlstmPlan:
+    """The plan of a tLSTM ``model`` (:class:`lstmgen.ir.tlstm.TlstmModel`, its structure
+    validated); pure and deterministic."""
+    import dataclasses
+
+    top = None
+    if model.w_x is not None:
+        rows = _row_abs_sum(model.w_x.values)
+        mv = _matvec("top mv", model.w_x, model.in_fmt)
+        bound = max((int(r) * model.in_fmt.max_abs_code + abs(int(b))
+                     for r, b in zip(rows, model.b_x.values)), default=0)
+        top = HeadPlan(mv, Accumulator("top acc", bound),
+                       Rescale("top out", bound, model.top_acc_frac - model.top_fmt.frac,
+                               model.top_fmt.bits))
+    names = ("g", "i", "f", "o") + (("q",) if model.q is not None else ())
+    gates = {n: _tlstm_gate(model, n) for n in names}
+    cell = _cell(model, model, 0)  # the LSTM cell's sites, with C^conv in place of c
+    cell = dataclasses.replace(cell, rescale=dataclasses.replace(cell.rescale, name="cell"))
+    if cell.fused is not None:
+        cell = dataclasses.replace(cell, fused=dataclasses.replace(
+            cell.fused, rescale=dataclasses.replace(cell.fused.rescale, name="cell (fused)")))
+    sb, tb = model.sigmoid.out_fmt.bits, model.tanh.out_fmt.bits
+    tanh_in = Rescale("tanh_in", 1 << (model.c_fmt.bits - 1),
+                      model.c_fmt.frac - model.tanh.in_fmt.frac, model.tanh.in_fmt.bits)
+    h = Rescale("h", (1 << (sb - 1)) * (1 << (tb - 1)), model.h_shift(), model.h_fmt.bits)
+    return TlstmPlan(top, MappingProxyType(gates), _softmax(model) if model.q is not None else None,
+                     cell, tanh_in, h, _head(model))

@@ -53,6 +53,16 @@ def _tensor_json(t: IntTensor, key: str, arrays: dict[str, np.ndarray]) -> dict[
     return {"array": key, "fmt": t.fmt.to_json()}
 
 
+def _doc(m: Any, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The ``ir.json`` document of an LSTM :class:`Model` or a tLSTM
+    (:class:`lstmgen.ir.tlstm.TlstmModel`, its own schema ``lstmgen-tlstm-ir``)."""
+    if getattr(m, "family", "lstm") == "tlstm":
+        from .tlstm import to_doc
+
+        return to_doc(m, _tensor_json, arrays)
+    return _model_json(m, arrays)
+
+
 def _model_json(m: Model, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     def table(t: ActTable) -> dict[str, Any]:
         return {
@@ -110,7 +120,7 @@ _ARCHIVE_ERRORS = (zlib.error, EOFError, NotImplementedError, ValueError, Runtim
 def dumps(model: Model) -> bytes:
     """Serialise ``model`` to the bytes of a ``.lstmir`` archive (deterministic)."""
     arrays: dict[str, np.ndarray] = {}
-    doc = _model_json(model, arrays)
+    doc = _doc(model, arrays)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
 
@@ -145,7 +155,7 @@ def sha256(model: Model) -> str:
     so that a new release or a different evaluation note names the same model the same way.
     It names the IR in generated files."""
     arrays: dict[str, np.ndarray] = {}
-    doc = _model_json(model, arrays)
+    doc = _doc(model, arrays)
     del doc["generator"], doc["meta"]
     h = hashlib.sha256(json.dumps(doc, sort_keys=True).encode())
     for key in sorted(arrays):
@@ -256,6 +266,8 @@ def _load(file: Any, src: str) -> Model:
         raise IRError(f"{src}: ir.json is not valid JSON ({exc})") from None
     except _ARCHIVE_ERRORS as exc:
         raise IRError(f"{src}: corrupted IR archive ({type(exc).__name__}: {exc})") from None
+    if isinstance(doc, dict) and doc.get("format") == "lstmgen-tlstm-ir":
+        return _load_tlstm(doc, zf, src)
     if not isinstance(doc, dict) or doc.get("format") != "lstmgen-ir":
         raise IRError(f"{src}: not an lstmgen IR (format field missing)")
     if type(doc.get("version")) is not int or doc.get("version") != IR_VERSION:
@@ -344,6 +356,17 @@ def _load(file: Any, src: str) -> Model:
             embedding=None if emb is None else r.tensor(emb, "embedding"),
             meta=meta,
         )
+    except IRError as exc:
+        msg = str(exc)
+        raise type(exc)(msg if msg.startswith(src) else f"{src}: {msg}") from None
+
+
+def _load_tlstm(doc: dict[str, Any], zf: zipfile.ZipFile, src: str) -> Any:
+    """A tLSTM IR (:func:`lstmgen.ir.tlstm.from_doc`), with :func:`_load`'s error naming."""
+    from .tlstm import from_doc
+
+    try:
+        return from_doc(doc, _Reader(zf, src), src)
     except IRError as exc:
         msg = str(exc)
         raise type(exc)(msg if msg.startswith(src) else f"{src}: {msg}") from None

@@ -42,6 +42,7 @@ __all__ = [
     "make_options",
     "option",
     "option_fields",
+    "supporting",
 ]
 
 
@@ -100,13 +101,21 @@ class Target:
     module: str
     platforms: tuple[Platform, ...] = ()
     report: str | None = None  # a report of the target itself (RTL: synthesis), same signature
+    #: Modules rendering other model families (``family`` of an IR model; an LSTM has none).
+    families: Mapping[str, str] = field(default_factory=dict)
 
     def options_type(self) -> type:
         return _load(f"{self.module}:Options")
 
     def render(self, model: Any, options: Any) -> dict[str, str]:
-        """Every generated file as ``{relative path: text}`` (pure, deterministic)."""
-        return _load(f"{self.module}:render")(model, options)
+        """Every generated file as ``{relative path: text}`` (pure, deterministic); a model
+        family the target does not render (a tLSTM on hls or rtl) is a UsageError."""
+        family = getattr(model, "family", "lstm")
+        module = self.module if family == "lstm" else self.families.get(family)
+        if module is None:
+            raise UsageError(f"target {self.name!r} does not generate {family} models "
+                             f"(targets that do: {', '.join(supporting(family))})")
+        return _load(f"{module}:render")(model, options)
 
     def report_function(self) -> Callable[..., Any]:
         if self.report is None:
@@ -120,6 +129,7 @@ _C_PLATFORMS = (
     *(
         Platform(cpu, "c", f"arm-none-eabi-gcc for {cpu}, run under QEMU",
                  "lstmgen.verify.qemu:QemuRunner", fixed={"cpu": cpu},
+                 runner_kw={"count": None},  # instructions (and cycle estimates) when it can
                  report="lstmgen.verify.qemu:mcu_report")
         for cpu in MCU_CPUS
     ),
@@ -130,7 +140,8 @@ TARGETS: Mapping[str, Target] = {
     t.name: t
     for t in (
         Target("c", "C99 library for MCUs and hosts (portable, ARM DSP kernels)",
-               "lstmgen.targets.c", _C_PLATFORMS),
+               "lstmgen.targets.c", _C_PLATFORMS,
+               families={"tlstm": "lstmgen.targets.c_tlstm"}),
         Target("hls", "Vitis HLS C++ project (ap_int types, reuse factor, AXI4-Stream)",
                "lstmgen.targets.hls",
                (Platform("hls", "hls", "HLS C-simulation with g++ and the ap_types headers",
@@ -147,6 +158,11 @@ TARGETS: Mapping[str, Target] = {
 
 #: Every verify platform, by name.
 PLATFORMS: Mapping[str, Platform] = {p.name: p for t in TARGETS.values() for p in t.platforms}
+
+
+def supporting(family: str) -> list[str]:
+    """The targets that render models of ``family`` (``lstm``: every one)."""
+    return [t.name for t in TARGETS.values() if family == "lstm" or family in t.families]
 
 
 def get_target(name: str) -> Target:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from .. import golden
-from ..errors import ToolError
+from ..errors import ToolError, UsageError
 from ..ir import Model
 from . import vectors
 
@@ -40,6 +40,7 @@ __all__ = [
     "call",
     "find_tool",
     "first_mismatch",
+    "golden_of",
     "verify",
 ]
 
@@ -89,6 +90,16 @@ class Runner(Protocol):
     def run(self, model: Model, inputs: np.ndarray, workdir: Path, *, dump: bool = False) -> TargetRun:
         """Build (once per ``workdir``) and run the target on ``inputs``."""
         ...
+
+
+def golden_of(model: Any) -> Any:
+    """The golden model of ``model``'s family: :mod:`lstmgen.golden` for an LSTM IR,
+    :mod:`lstmgen.golden_tlstm` for a tLSTM IR (both offer ``check_inputs`` and ``run``)."""
+    if getattr(model, "family", "lstm") == "tlstm":
+        from .. import golden_tlstm
+
+        return golden_tlstm
+    return golden
 
 
 def find_tool(name: str, hint: str) -> str:
@@ -147,6 +158,8 @@ class ToolRunner:
 
     name: str = "target"
     supports_dump: bool = True
+    #: The model families (``family`` of an IR model; an LSTM's is ``lstm``) the runner builds.
+    families: tuple[str, ...] = ("lstm",)
 
     def build(self, model: Model, workdir: Path) -> Path:
         """Build the target for ``model`` inside ``workdir``; return the directory it runs in."""
@@ -159,6 +172,9 @@ class ToolRunner:
 
     def run(self, model: Model, inputs: np.ndarray, workdir: Path, *, dump: bool = False) -> TargetRun:
         """Build (once per ``workdir``) and run the target on ``inputs``."""
+        family = getattr(model, "family", "lstm")
+        if family not in self.families:
+            raise UsageError(f"target {self.name!r} does not run {family} models")
         arr = golden.check_inputs(model, inputs)
         n, steps = int(arr.shape[0]), int(arr.shape[1])
         rundir = self.build(model, Path(workdir).resolve())
@@ -278,8 +294,9 @@ def verify(
     On a mismatch the target is run again with dumps to name the first differing layer/step.
     ``float_outputs`` (same shape as the outputs, float values) gives ``max_abs_err_vs_float``.
     """
-    inputs = golden.check_inputs(model, inputs)
-    want = golden.run(model, inputs)
+    gold = golden_of(model)
+    inputs = gold.check_inputs(model, inputs)
+    want = gold.run(model, inputs)
     got = runner.run(model, inputs, workdir)
     if got.outputs.shape != want.outputs.shape:
         raise ValueError(f"target output shape {got.outputs.shape} != golden {want.outputs.shape}")
@@ -288,7 +305,7 @@ def verify(
     report = Report(target=runner.name, vectors=int(inputs.shape[0]), mismatches=int(bad.sum()),
                     figures=got.figures, outputs=got.outputs, golden_outputs=want.outputs)
     if report.mismatches:
-        want_d = golden.run(model, inputs, dump=True)
+        want_d = gold.run(model, inputs, dump=True)
         got_d = runner.run(model, inputs, workdir, dump=True)
         report.first = first_mismatch(model, want_d, got_d.outputs, got_d.dump)
     if float_outputs is not None:

@@ -20,7 +20,8 @@ import numpy as np
 from .. import golden
 from ..errors import ToolError, UsageError, VerifyError
 from ..ir import Model
-from ..targets.c import MAX_STEPS, WARNINGS, CTarget, render
+from ..targets.c import MAX_STEPS, WARNINGS, CTarget
+from ..targets.c_tlstm import render_any as render  # an LSTM or a tLSTM IR
 from . import vectors
 from .base import Figures, ToolRunner, call, find_tool
 
@@ -74,6 +75,7 @@ class CpuRunner(ToolRunner):
     cflags: tuple[str, ...] = DEFAULT_CFLAGS
     sanitize: bool = False
     name: str = "c"
+    families = ("lstm", "tlstm")
 
     def __post_init__(self) -> None:
         if self.options is None:
@@ -180,7 +182,9 @@ def host_report(model: Model, options: CTarget, *, steps: int, seed: int,
 
     inputs = random_inputs(model, 1, steps, seed=seed)
     got = CpuRunner(options).run(model, inputs, workdir)
-    if not np.array_equal(golden.run(model, inputs).outputs, got.outputs):
+    from .base import golden_of  # an LSTM's or a tLSTM's golden model
+
+    if not np.array_equal(golden_of(model).run(model, inputs).outputs, got.outputs):
         raise VerifyError("c: outputs differ from the golden model; run lstmgen verify")
     cg = callgrind_instructions(model, inputs, workdir, options)
     size = library_size(model, workdir, options)

@@ -100,8 +100,8 @@ def read_dump(path: str | Path, model: Model) -> list[dict[str, np.ndarray]]:
     if len(raw) < 16 or raw[:4] != DUMP_MAGIC:
         raise DataError(f"{path}: not an lstmgen dump file")
     n, t, nl = struct.unpack("<3I", raw[4:16])
-    if nl != len(model.layers):
-        raise DataError(f"{path}: {nl} layers in dump, model has {len(model.layers)}")
+    if nl != len(model.hidden):  # a tLSTM dumps one "layer" per location (its hidden)
+        raise DataError(f"{path}: {nl} layers in dump, model has {len(model.hidden)}")
     rec = np.dtype(
         [
             item
