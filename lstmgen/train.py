@@ -41,6 +41,7 @@ import dataclasses
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -882,6 +883,27 @@ def _divergence(model: nn.Module, metrics: dict[str, Any], stats: dict[str, Any]
     return None
 
 
+def _warn_dead_output_gates(cfg: TrainConfig, metrics: dict[str, Any], epoch: int) -> bool:
+    """Print one warning line (stderr) when SHS has zeroed every entry of a layer's h on the
+    evaluation data: the output gates sit below the threshold, no gradient reaches them through
+    h any more and the L1 penalty keeps pushing them down, so the layer cannot recover. Returns
+    whether it warned."""
+    zeros = metrics.get("h_zeros_per_layer")
+    if cfg.shs_threshold <= 0 or not isinstance(zeros, list):
+        return False
+    dead = [li for li, z in enumerate(zeros) if z >= 1.0]
+    if not dead:
+        return False
+    from tqdm.auto import tqdm
+
+    tqdm.write(f"lstmgen: warning: epoch {epoch}: every entry of h is zero in layer(s) "
+          f"{', '.join(map(str, dead))}: the output gates fell below --shs-threshold "
+          f"{cfg.shs_threshold:g} and cannot recover; lower --shs-lambda (now "
+          f"{cfg.shs_lambda:g}) or --shs-threshold, or start SHS from a trained model "
+          "(--from CKPT)", file=sys.stderr)
+    return True
+
+
 def train(
     cfg: TrainConfig | None,
     out: str | Path | None = None,
@@ -1003,6 +1025,7 @@ def _run(
     writer = out_path if dist.main else None  # the run directory, on the process that writes
     created: list[Path] = []  # directories this run created
     fresh = out_path is not None and not resume  # remove what it wrote if epoch 1 fails
+    warned_dead = False  # one warning per run when SHS zeroes a whole layer of h
     if writer is not None and not resume:
         created = make_dirs(writer)
     try:
@@ -1049,6 +1072,8 @@ def _run(
             history.append(metrics)
             if progress:
                 tqdm.write(json.dumps(metrics))
+            if not warned_dead and dist.main:
+                warned_dead = _warn_dead_output_gates(cfg, metrics, epoch + 1)
             ckpt = _checkpoint(model, task, cfg, epoch + 1, metrics)
             score = task.score(metrics)
             improved = best_score is None or (

@@ -152,6 +152,19 @@ def test_penalty_enters_the_training_loss():
     assert pushed.checkpoint.config.shs_threshold == 0.3
 
 
+def test_dead_output_gates_are_warned_once(capsys):
+    """An SHS setting that zeroes a whole layer of h (theta 0.5 with a strong penalty from scratch
+    on digits) gets one warning line naming the layers and what to change; a healthy one none."""
+    dead = train(default_config("default", hidden=(8,), epochs=3, shs_threshold=0.5,
+                                shs_lambda=3e-2), progress=False)
+    assert dead.history[-1]["h_zeros_per_layer"] == [1.0]
+    err = capsys.readouterr().err
+    assert err.count("lstmgen: warning:") == 1
+    assert "every entry of h is zero in layer(s) 0" in err and "--shs-lambda" in err
+    train(default_config("default", hidden=(8,), epochs=2, shs_threshold=0.1), progress=False)
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_options_are_checked():
     with pytest.raises(UsageError, match="shs-threshold"):
         default_config("default", shs_threshold=1.0)
