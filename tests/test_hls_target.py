@@ -304,6 +304,11 @@ CASES = {
                             {"reuse": 3, "interface": "array"}),
     "lm-1-in1-w8-array": ({"kind": "lm", "hidden": (1,), "n_in": 1, "vocab": 2,
                            "weight_bits": 8}, {"interface": "array"}),
+    # 8-bit activations (quantize --acts 8): int8 input and h codes
+    "clf-7x4-w8-a8-r2-skip": ({"hidden": (7, 4), "n_in": 5, "n_out": 3, "weight_bits": 8,
+                               "shs": True, "act_bits": 8}, {"reuse": 2, "zero_skip": "shs"}),
+    "lm-5-w16-a8-array": ({"kind": "lm", "hidden": (5,), "n_in": 3, "vocab": 6, "act_bits": 8},
+                          {"interface": "array"}),
 }
 
 
