@@ -170,7 +170,10 @@ def _fmt(v: Any) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
-        return f"{v:.4g}"
+        # counts (instructions, mult-adds) as whole numbers; qualities to 4 significant digits
+        return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.4g}"
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"{v:,}"
     if isinstance(v, list):
         return "x".join(str(x) for x in v)
     return str(v)
@@ -260,6 +263,8 @@ def write_report(path: str | Path, out: str | Path, *, deploy: bool = False,
     for note in rep["notes"]:
         md.append(f"* {note}")
         body.append(f"<p>{html.escape(note)}</p>")
+    if rep["notes"]:
+        md.append("")  # a heading after a list needs a blank line
     for name, png in rep["figures"].items():
         fname = f"figures/{_slug(name)}.png"
         files[fname] = png
