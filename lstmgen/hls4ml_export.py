@@ -99,7 +99,11 @@ def parse_precision(text: str) -> Precision:
 
 
 def check_exportable(config: ModelConfig) -> None:
-    """Refuse, in one line, what hls4ml 1.3.0 cannot express (a language model, stacked LSTMs)."""
+    """Refuse, in one line, what hls4ml 1.3.0 cannot express (a tLSTM, a language model,
+    stacked LSTMs)."""
+    if getattr(config, "tlstm", None) is not None:
+        raise UsageError("hls4ml export: a tensorized LSTM (tLSTM) cannot be expressed in hls4ml "
+                         "1.3.0; lstmgen generates it with --target c")
     if config.kind != "classifier":
         raise UsageError(
             "hls4ml export: a language model cannot be expressed in hls4ml 1.3.0 (its PyTorch "

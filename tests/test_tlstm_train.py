@@ -5,6 +5,7 @@ through quantize and verify."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -127,3 +128,24 @@ def test_trained_checkpoint_verifies_on_c(tmp_path: Path) -> None:
     assert r.returncode == 0 and "accuracy on 270 validation sequences" in r.stdout, r.stderr
     r = _run("verify", str(tmp_path / "d.lstmir"), "--target", "c", "--vectors", "30")
     assert r.returncode == 0 and "PASS 30 vectors, 0 mismatches" in r.stdout, r.stderr
+
+
+def test_lstm_only_commands_refuse_a_tlstm_in_one_line(tmp_path: Path) -> None:
+    """prune (ISS compaction) and export-hls4ml take LSTM checkpoints: a tLSTM gets one line,
+    exit 2, nothing written; a run report with --deploy notes the tLSTM run instead of failing."""
+    run = tmp_path / "run"
+    train(default_config("default", model="tlstm", tensor_size=2, hidden=(4,), epochs=1),
+          run, progress=False)
+    for args, match in ((("prune", str(run / "best.pt"), "--out", str(tmp_path / "p.pt")),
+                         "no ISS units to remove"),
+                        (("export-hls4ml", str(run / "best.pt"), "--out", str(tmp_path / "h")),
+                         "tensorized LSTM \\(tLSTM\\) cannot be expressed in hls4ml")):
+        r = _run(*args)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("lstmgen: error:"), r.stderr
+        assert re.search(match, lines[0]), lines[0]
+    assert not (tmp_path / "p.pt").exists() and not (tmp_path / "h").exists()
+    r = _run("report", str(run), "--deploy", "--out", str(tmp_path / "rep"))
+    assert r.returncode == 0, r.stderr
+    assert "not deployed here (tensorized LSTM): run" in (tmp_path / "rep" / "report.md").read_text()

@@ -17,7 +17,7 @@ from dataclasses import replace
 import torch
 
 from ..checkpoint import Checkpoint, validate_state_dict
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UsageError
 
 __all__ = ["compact", "removable_units"]
 
@@ -28,8 +28,16 @@ def _consumer_key(ckpt: Checkpoint, layer: int) -> str:
     return "head.weight" if ckpt.config.kind == "classifier" else "decoder.weight"
 
 
+def _check_lstm(ckpt: Checkpoint) -> None:
+    """ISS compaction removes hidden units of an LSTM stack; a tensorized LSTM has none."""
+    if getattr(ckpt.config, "tlstm", None) is not None:
+        raise UsageError("a tensorized LSTM (tLSTM) checkpoint has no ISS units to remove: "
+                         "prune and compaction take LSTM checkpoints; quantize it directly")
+
+
 def removable_units(ckpt: Checkpoint) -> list[torch.Tensor]:
     """Return per layer a bool (H_l,) mask of units whose outgoing weights are all zero."""
+    _check_lstm(ckpt)
     sd = ckpt.state_dict
     masks = []
     for l in range(len(ckpt.config.hidden)):
@@ -45,6 +53,7 @@ def compact(ckpt: Checkpoint) -> Checkpoint:
     ``meta`` is copied without its ``iss`` statistics (they describe the old sizes) and with
     ``compacted_from`` (the old hidden sizes) added.
     """
+    _check_lstm(ckpt)
     validate_state_dict(ckpt.config, ckpt.state_dict, "compact")
     sd = {k: v.detach().clone() for k, v in ckpt.state_dict.items()}
     keep_per_layer: list[torch.Tensor] = []

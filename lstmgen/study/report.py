@@ -215,8 +215,15 @@ def build_report(path: str | Path, *, deploy: bool = False,
         sp = _sparsity(r)
         if sp is not None:
             figures[f"{prefix}h sparsity"] = sp
-    dep = {r.name: deployment(r, targets=targets) for r in runs} if deploy else {}
+    # a tLSTM run has no ISS units to compact: its deployment is `lstmgen quantize` + `report
+    # --target c|cortex-m4` (run reports measure LSTM runs only)
+    tlstm = [r.name for r in runs if r.train.get("model") == "tlstm"]
+    dep = ({r.name: deployment(r, targets=targets) for r in runs if r.name not in tlstm}
+           if deploy else {})
     notes: list[str] = []
+    if deploy and tlstm:
+        notes.append(f"not deployed here (tensorized LSTM): {', '.join(tlstm)}; measure with "
+                     "`lstmgen quantize` and `lstmgen report MODEL --target c|cortex-m4`")
     if len(runs) > 1:
         par = _pareto(runs, dep)
         if par is not None:
