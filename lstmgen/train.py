@@ -704,6 +704,10 @@ def _from_checkpoint(cfg: TrainConfig) -> TrainConfig:
     assert cfg.init_from is not None
     ckpt = load_checkpoint(cfg.init_from)
     c = ckpt.config
+    if getattr(c, "tlstm", None) is not None:
+        raise UsageError(f"--from {cfg.init_from}: a tensorized LSTM (tLSTM) checkpoint; --from "
+                         "(fine-tuning, SHS stages, QAT) takes LSTM checkpoints (continue a tLSTM "
+                         "run with --resume)")
     want_kind = "classifier" if cfg.task == "default" else "lm"
     if c.kind != want_kind:
         raise UsageError(f"--from {cfg.init_from}: a {c.kind} checkpoint cannot train --task "

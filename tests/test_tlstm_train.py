@@ -131,7 +131,7 @@ def test_trained_checkpoint_verifies_on_c(tmp_path: Path) -> None:
 
 
 def test_lstm_only_commands_refuse_a_tlstm_in_one_line(tmp_path: Path) -> None:
-    """prune (ISS compaction) and export-hls4ml take LSTM checkpoints: a tLSTM gets one line,
+    """prune (ISS compaction), export-hls4ml and train --from take LSTM checkpoints: a tLSTM gets one line,
     exit 2, nothing written; a run report with --deploy notes the tLSTM run instead of failing."""
     run = tmp_path / "run"
     train(default_config("default", model="tlstm", tensor_size=2, hidden=(4,), epochs=1),
@@ -139,13 +139,15 @@ def test_lstm_only_commands_refuse_a_tlstm_in_one_line(tmp_path: Path) -> None:
     for args, match in ((("prune", str(run / "best.pt"), "--out", str(tmp_path / "p.pt")),
                          "no ISS units to remove"),
                         (("export-hls4ml", str(run / "best.pt"), "--out", str(tmp_path / "h")),
-                         "tensorized LSTM \\(tLSTM\\) cannot be expressed in hls4ml")):
+                         "tensorized LSTM \\(tLSTM\\) cannot be expressed in hls4ml"),
+                        (("train", "--task", "default", "--qat", "--from", str(run / "best.pt"),
+                          "--out", str(tmp_path / "q")), "takes LSTM checkpoints")):
         r = _run(*args)
         assert r.returncode == 2, r.stderr
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("lstmgen: error:"), r.stderr
         assert re.search(match, lines[0]), lines[0]
-    assert not (tmp_path / "p.pt").exists() and not (tmp_path / "h").exists()
+    assert not any((tmp_path / n).exists() for n in ("p.pt", "h", "q"))
     r = _run("report", str(run), "--deploy", "--out", str(tmp_path / "rep"))
     assert r.returncode == 0, r.stderr
     assert "not deployed here (tensorized LSTM): run" in (tmp_path / "rep" / "report.md").read_text()

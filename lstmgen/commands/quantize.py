@@ -266,10 +266,10 @@ def _options(ckpt, path: Path, given: dict) -> tuple[QuantOptions, ActFormats | 
         have = getattr(spec.options, key)
         if value is not None and value != have:
             shown = (1 << have) if key == "table_log2_entries" else have
-            if have is None:  # --acc left out: the accumulator widths its formats need
-                shown = "left out"
-            raise UsageError(f"{path} was trained with QAT for {_FLAGS[key]} {shown}; quantize it "
-                             f"with that (or train QAT again)")
+            trained = (f"without {_FLAGS[key]}" if have is None  # --acc: the widths formats need
+                       else f"for {_FLAGS[key]} {shown}")
+            raise UsageError(f"{path} was trained with QAT {trained}; quantize it the same way "
+                             f"(or train QAT again)")
     return spec.options, spec.act
 
 
