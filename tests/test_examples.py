@@ -36,3 +36,24 @@ def test_train_and_prune_example_runs(tmp_path):
     proc = subprocess.run([sys.executable, str(EXAMPLES / "train_and_prune.py"), str(tmp_path)],
                           capture_output=True, text=True, timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.cc
+def test_sparse_hidden_states_example_runs(tmp_path):
+    """ISS -> SHS -> int8/int8 QAT -> C, bit-exact (about 20 s)."""
+    require_tool("gcc")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "sparse_hidden_states.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[c] PASS 270 vectors, 0 mismatches" in proc.stdout
+    assert "h zeros per layer" in proc.stdout
+
+
+@pytest.mark.cc
+def test_tlstm_addition_example_runs(tmp_path):
+    """tLSTM on 1-digit addition -> C, bit-exact (about 15 s)."""
+    require_tool("gcc")
+    proc = subprocess.run([sys.executable, str(EXAMPLES / "tlstm_addition.py"), str(tmp_path)],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "[c] PASS 200 vectors, 0 mismatches" in proc.stdout
