@@ -168,11 +168,11 @@ def _lookup(site: Lookup) -> str:
     return "lg_table_lookup32" if site.fits32 else "lg_table_lookup"
 
 
-def _cell(cell: CellSite, li: int, c_bits: int) -> str:
-    """The cell update ``rescale((f·c << s_fc) + (i·g << s_ig), s_c, c.bits)`` as a C expression:
-    the plan's exact fused int32 form (:class:`lstmgen.plan.FusedCell`) where it fits, else
-    the sum in the accumulator width the plan gives."""
-    fc = f"gate_f * s->c{li}[j]"
+def cell_expr(cell: CellSite, fc: str) -> str:
+    """The cell update ``rescale((f·c << s_fc) + (i·g << s_ig), s_c, c.bits)`` as a C expression
+    (``fc``: the C text of the product ``f·c``; a tLSTM passes ``f·Cconv``): the plan's exact
+    fused int32 form (:class:`lstmgen.plan.FusedCell`) where it fits, else the sum in the
+    accumulator width the plan gives."""
     ig = "gate_i * gate_g"
     fused = cell.fused
     if (fused is not None and fused.fits32 and cell.fc_bound <= INT32_MAX
@@ -403,7 +403,7 @@ def _layer_view(model: Model, li: int, p: str, kernels: str) -> dict[str, Any]:
                         acc),
         "x_src": _source("x" if li == 0 else f"s->h{li - 1}", la.in_fmt.bits, in_macro),
         "h_src": _source(f"s->h{li}", la.h_fmt.bits, h_macro),
-        "c_new": f"({c_type}){_cell(lp.cell, li, la.c_fmt.bits)}",
+        "c_new": f"({c_type}){cell_expr(lp.cell, f'gate_f * s->c{li}[j]')}",
         "tanh_c": f"{tanh_lookup}(&{p}_tanh, (int32_t){tanh_in})",
         "h_new": f"({h_type}){h_new}",
     }

@@ -33,10 +33,9 @@ from .. import __version__
 from ..errors import UsageError
 from ..ir import sha256
 from ..ir.tlstm import TlstmModel
-from ..plan import INT32_MAX, CellSite
 from . import _jinja
 from . import c as c_target
-from .c import MAX_STEPS, WARNINGS, CTarget, _rescale, _shl, _table_view
+from .c import MAX_STEPS, WARNINGS, CTarget, _acc, _rescale, _shl, _table_view, cell_expr
 
 __all__ = ["footprint_any", "footprint_estimate", "render", "render_any"]
 
@@ -47,30 +46,8 @@ def _ctype(bits: int) -> str:
     return "int8_t" if bits <= 8 else "int16_t"
 
 
-def _acc(bits: int) -> int:
-    return 32 if bits <= 32 else 64
-
-
 def _dot(wbits: int, acc: int) -> str:
     return f"lg_tl_dot_w{8 if wbits <= 8 else 16}_a{acc}"
-
-
-def _cell_expr(cell: CellSite) -> str:
-    """``rescale((F·Cconv << s_fc) + (I·G << s_ig), s_c, c.bits)`` as C: the plan's exact fused
-    int32 form where it fits (as :func:`lstmgen.targets.c._cell`), else the aligned sum in the
-    width the plan gives."""
-    fc, ig = "gate_f * cconv", "gate_i * gate_g"
-    fused = cell.fused
-    if (fused is not None and fused.fits32 and cell.fc_bound <= INT32_MAX
-            and cell.ig_bound <= INT32_MAX):
-        t1, t0 = (fc, ig) if fused.shifted == "fc" else (ig, fc)
-        k = fused.k
-        sum_expr = f"(int32_t){t1} + " + (f"(((int32_t){t0}) >> {k})" if k else f"(int32_t){t0}")
-        return _rescale(sum_expr, fused.rescale, 32)
-    width = _acc(cell.sum_bits)
-    t = f"int{width}_t"
-    return _rescale(" + ".join([_shl(f"({t}){fc}", cell.s_fc, width),
-                                _shl(f"({t}){ig}", cell.s_ig, width)]), cell.rescale, width)
 
 
 def _view(model: TlstmModel, opts: CTarget) -> dict[str, Any]:
@@ -114,7 +91,7 @@ def _view(model: TlstmModel, opts: CTarget) -> dict[str, Any]:
         "tables": [_table_view(p, t) for t in
                    (model.sigmoid, model.tanh, *((model.exp,) if model.exp is not None else ()))],
         "gates": gates,
-        "c_new": _cell_expr(plan.cell),
+        "c_new": cell_expr(plan.cell, "gate_f * cconv"),
         "tanh_c": f"{tanh_fn}(&{p}_tanh, (int32_t){_rescale('c', plan.tanh_in, 32)})",
         "h_new": _rescale("gate_o * tanh_c", plan.h, 32),
         "embedding": None if model.embedding is None else model.embedding.values.tolist(),
