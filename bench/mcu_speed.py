@@ -7,7 +7,9 @@ own work, no I/O); on Cortex-M4 also the estimated cycles (instruction classes w
 Cortex-M4 TRM timings, zero wait states: an estimate, see ``lstmgen/verify/qemu.py``); flash and
 RAM of the model from the linked ELF. Outputs are checked bit for bit against golden.
 
-Models: ``random_model`` IRs (int16 activations); int8 weight codes are clipped to -127..127,
+Models: ``random_model`` IRs (int16 activations, 16-bit cell states: the quantizer's default and
+CMSIS-NN s16's; until 2026-11-29 the cell width was drawn per seed, which gave (32, 64), (32, 128)
+and (256, 256) 32-bit cells and (128, 128) 16-bit ones); int8 weight codes are clipped to -127..127,
 as the quantizer's symmetric formats produce them (``random_model`` draws -128 too, and an odd
 row holding -128 beside a negative weight of its even row sends that matrix from the dual-row
 int8 DSP kernels ``lg_mv_*_w8r_a32`` back to the plain ones: about 1.62 instead of 1.41
@@ -22,6 +24,8 @@ Variants per size and weight width:
 * ``compact40``  : the dense model with the last 40% of every layer's units removed (what
   compaction yields: a smaller dense model with the same formats; ``passes.keep_fraction``);
   per-MAC figures use its own (smaller) MAC count.
+* ``cell32``     : the dense model with 32-bit cell states (``--cell-bits 32``): the cell
+  update then runs in 64-bit arithmetic (not a CMSIS-NN comparison: its s16 cell is int16).
 * ``shs80``      : SHS thresholds set so that at least 80% of each layer's ``h`` entries are zero
   (``passes.sparsify``; the measured fraction is printed); per-MAC figures use the *dense* MAC
   count as denominator.
@@ -62,7 +66,7 @@ from lstmgen.quant.quantize import fit_accumulators
 from lstmgen.testing import random_inputs, random_model
 from lstmgen.verify.qemu import QemuRunner, disassemble, hot_loops
 
-__all__ = ["CMSIS_NN_S16_CYCLES", "GOALS", "SIZES", "goal_for", "main", "measure",
+__all__ = ["CMSIS_NN_S16_CYCLES", "GOALS", "SIZES", "bench_model", "goal_for", "main", "measure",
            "symmetric_int8"]
 
 #: (label, n_in, hidden)
@@ -133,11 +137,21 @@ def symmetric_int8(model: Model) -> Model:
     return model.replace(layers=layers, head=head)
 
 
-def _variants(base: Model, inputs: np.ndarray, wbits: int) -> list[tuple[str, Model]]:
+def bench_model(n_in: int, hidden: tuple[int, ...], wbits: int, cell_bits: int = 16) -> Model:
+    """The random model of a size: int16 activations and ``cell_bits`` cell states (16: the
+    quantizer's default ``--cell-bits 16`` and CMSIS-NN s16's int16 cell), the same weights,
+    formats and tables for either cell width (one seed per size)."""
+    return symmetric_int8(random_model(
+        1000 + n_in + sum(hidden), n_in=n_in, hidden=hidden, weight_bits=wbits, shs=False,
+        n_out=4, name="bench", cell_bits=cell_bits))
+
+
+def _variants(base: Model, inputs: np.ndarray, wbits: int, cell32: Model) -> list[tuple[str, Model]]:
     out = [("dense", base)]
     if wbits == 16:
         out.append(("acc32", fit_accumulators(base)))
-    out += [("compact40", keep_fraction(base, 0.6)), ("shs80", sparsify(base, inputs, 0.8))]
+    out += [("compact40", keep_fraction(base, 0.6)), ("shs80", sparsify(base, inputs, 0.8)),
+            ("cell32", cell32)]
     return out
 
 
@@ -172,11 +186,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'RAM B':>6}  goal")
             for label, n_in, hidden in sizes:
                 for wbits in (16, 8):
-                    base = symmetric_int8(random_model(
-                        1000 + n_in + sum(hidden), n_in=n_in, hidden=hidden, weight_bits=wbits,
-                        shs=False, n_out=4, name="bench"))
+                    base = bench_model(n_in, hidden, wbits)
                     inputs = random_inputs(base, 1, args.steps, seed=7)
-                    for vname, model in _variants(base, inputs, wbits):
+                    cell32 = bench_model(n_in, hidden, wbits, cell_bits=32)
+                    for vname, model in _variants(base, inputs, wbits, cell32):
                         wd = Path(tmp) / f"{cpu}-{label}-{wbits}-{vname}"
                         m = measure(model, inputs, cpu, wd)
                         row = {"cpu": cpu, "size": label, "weight_bits": wbits, "variant": vname,

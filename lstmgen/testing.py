@@ -43,11 +43,16 @@ def random_model(
     interp: bool | None = None,
     name: str = "net",
     act_bits: int = 16,
+    cell_bits: int | None = None,
 ) -> Model:
     """A random, valid IR. ``shs=None`` draws whether layers get an output-gate threshold;
-    ``act_bits`` (8 or 16) is the width of the input and of every layer's ``h``."""
+    ``act_bits`` (8 or 16) is the width of the input and of every layer's ``h``; ``cell_bits``
+    (16 or 32) fixes the width of every cell state (None draws it per layer; the other draws
+    are the same either way, so a seed gives the same weights)."""
     if act_bits not in (8, 16):
         raise ValueError(f"act_bits must be 8 or 16, got {act_bits}")
+    if cell_bits not in (None, 16, 32):
+        raise ValueError(f"cell_bits must be 16 or 32, got {cell_bits}")
     narrow = 16 - act_bits  # fraction bits an 8-bit activation format has fewer
     rng = np.random.default_rng(seed)
     if interp is None:
@@ -67,6 +72,8 @@ def random_model(
     for li, H in enumerate(hidden):
         h_fmt = QFormat(act_bits, int(rng.integers(12, 16)) - narrow)
         c_bits = int(rng.choice([16, 32]))
+        if cell_bits is not None:
+            c_bits = cell_bits
         c_fmt = QFormat(c_bits, int(rng.integers(8, 14)) + (c_bits - 16 if rng.random() < 0.5 else 0))
         density = float(rng.choice([1.0, 1.0, 0.7, 0.3]))
         gates = {}

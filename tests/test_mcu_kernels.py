@@ -268,3 +268,70 @@ def test_m55_harness_builds_and_runs_with_its_own_makefile_and_cmake(tmp_path: P
                    capture_output=True)
     subprocess.run([cmake, "--build", str(b)], check=True, capture_output=True)
     assert (b / "net_main.elf").is_file()
+
+
+# ---- activation tables: the SMLAD interpolation of lg_table_lookup32 on DSP cores ----------
+
+def _table_program(kernels: str) -> tuple[str, np.ndarray]:
+    """A program applying lg_table_lookup32 to tables at the extremes (entries alternating
+    between int16's ends, every shift from 1 to 15 and 16, the fallback) for the input codes at
+    every fraction edge and the last one; and golden's results."""
+    from lstmgen.ir import ActTable, IntTensor, QFormat
+
+    rng = np.random.default_rng(5)
+    decls, body, want = [], [], []
+    for i, shift in enumerate([*range(1, 17)]):
+        n = 5 if shift < 13 else 2
+        vals = np.array([-32768, 32767, -32768, 32767, 0][:n], dtype=np.int64)
+        if shift % 3 == 0:
+            vals = rng.integers(-32768, 32768, size=n)
+        lo = -32768
+        table = ActTable("tanh", QFormat(16, 12), lo, shift, IntTensor(vals, QFormat(16, 15)), True)
+        edges = [0, 1, (1 << shift) // 2, (1 << shift) - 1]
+        codes = [lo + k * (1 << shift) + e for k in range(n) for e in edges]
+        # input codes are 16-bit (the generated code saturates them before a lookup)
+        codes = np.unique(np.clip(np.array(codes + [32767], dtype=np.int64), -32768, 32767))
+        decls.append(f"static const int16_t tv{i}[{n}] = {{{', '.join(map(str, vals))}}};\n"
+                     f"static const lg_table t{i} = {{tv{i}, {n}, {lo}, {shift}, 1}};\n"
+                     f"static const int32_t p{i}[{codes.size}] = "
+                     f"{{{', '.join(f'(int32_t){c}LL' for c in codes)}}};")
+        body.append(f"    for (k = 0; k < {codes.size}; ++k) {{ out = lg_table_lookup32(&t{i}, p{i}[k]); "
+                    "if (fwrite(&out, 2, 1, f) != 1) return 1; }")
+        want.append(golden.table_lookup(table, codes))
+    text = (_DEFINE[kernels] + '#include <stdint.h>\n#include <stdio.h>\n#include "lg_fixed.h"\n\n'
+            + "\n".join(decls) + "\n\nint main(int argc, char **argv)\n{\n    int32_t k;\n"
+            "    int16_t out;\n    FILE *f = argc > 1 ? fopen(argv[1], \"wb\") : NULL;\n"
+            "    if (f == NULL) return 1;\n" + "\n".join(body) +
+            "\n    return fclose(f) != 0;\n}\n")
+    return text, np.concatenate(want)
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("cpu", ["cortex-m4", "cortex-m55", "cortex-m3"])
+def test_table_lookups_at_the_extremes(tmp_path: Path, cpu: str) -> None:
+    """lg_table_lookup32 (one SMLAD per interpolation where the core has the DSP extension)
+    equals golden.table_lookup at every fraction edge of tables spanning int16's range."""
+    from lstmgen.verify.qemu import build_elf, run_elf
+
+    text, want = _table_program(CORES[cpu])
+    files = {**_library(cpu), "harness/main.c": text, "probe.c": "int lg_probe;\n"}
+    build = build_elf(files, tmp_path, cpu)
+    run_elf(build, ["out.bin"], timeout=120)
+    np.testing.assert_array_equal(np.frombuffer((tmp_path / "out.bin").read_bytes(), "<i2"), want)
+
+
+@pytest.mark.unit
+def test_random_model_cell_bits_fix_the_width_and_keep_the_weights() -> None:
+    """bench/mcu_speed.py compares cell widths on the same weights: ``cell_bits`` changes only
+    the cell formats of a seed's model."""
+    drawn = random_model(1096, n_in=32, hidden=(64, 8), weight_bits=8, shs=False)
+    for bits in (16, 32):
+        fixed = random_model(1096, n_in=32, hidden=(64, 8), weight_bits=8, shs=False,
+                             cell_bits=bits)
+        assert [la.c_fmt.bits for la in fixed.layers] == [bits, bits]
+        for a, b in zip(drawn.layers, fixed.layers):
+            assert a.h_fmt == b.h_fmt
+            for (_, ga), (_, gb) in zip(a.gates(), b.gates()):
+                np.testing.assert_array_equal(ga.w_hh.values, gb.w_hh.values)
+    with pytest.raises(ValueError, match="cell_bits"):
+        random_model(1, cell_bits=8)

@@ -214,7 +214,7 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
 /* a32 kernels: the dense block adds pairs [0, n/2) of v (32 pairs per loop turn, then 8, then
  * one at a time) and the odd input; the list block adds the listed pairs. */
 #define LG_DSP_BLOCK_A32(W, WT)                                                              \
-    LG_DSP_INLINE void lg_dsp_block_w##W##_a32(int32_t *acc, const int32_t *init,            \
+    LG_DSP_INLINE const WT *lg_dsp_block_w##W##_a32(int32_t *acc, const int32_t *init,          \
                                               const WT *wp, const int16_t *v, int32_t n)     \
     {                                                                                        \
         int32_t a0 = init[0], a1 = init[1], a2 = init[2], a3 = init[3];                      \
@@ -266,6 +266,7 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
         acc[1] = a1;                                                                         \
         acc[2] = a2;                                                                         \
         acc[3] = a3;                                                                         \
+        return wp; /* the next block's weights */                                           \
     }                                                                                        \
     LG_DSP_INLINE void lg_dsp_list_w##W##_a32(int32_t *acc, const int32_t *init,             \
                                              const WT *wb, const int32_t *lst,               \
@@ -291,8 +292,8 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
 /* int8 weights, int64 accumulators: the block in two halves of 2 rows (HALF: the byte offset
  * of the half's first word in a pair); 4 pairs per dense loop turn. */
 #define LG_DSP_BLOCK_A64(W, WT, HALF)                                                        \
-    LG_DSP_INLINE void lg_dsp_block_w##W##_a64(int64_t *acc, const int64_t *init,            \
-                                              const WT *wb, const int16_t *v, int32_t n)     \
+    LG_DSP_INLINE const WT *lg_dsp_block_w##W##_a64(int64_t *acc, const int64_t *init,      \
+                                                    const WT *wb, const int16_t *v, int32_t n) \
     {                                                                                        \
         int32_t h;                                                                           \
         for (h = 0; h < 2; ++h) {                                                            \
@@ -331,6 +332,7 @@ static inline int32_t lg_dsp_sxtb16_hi(int32_t w)
             acc[2 * h] = a0;                                                                 \
             acc[2 * h + 1] = a1;                                                             \
         }                                                                                    \
+        return wb + 8L * ((n + 1) / 2); /* the next block's weights */                       \
     }                                                                                        \
     LG_DSP_INLINE void lg_dsp_list_w##W##_a64(int64_t *acc, const int64_t *init,             \
                                              const WT *wb, const int32_t *lst,               \
@@ -359,8 +361,8 @@ LG_DSP_BLOCK_A64(8, int8_t, 4)
  * registers in all, pinned (the compiler's allocator would otherwise have to find the four
  * register pairs itself): r0:r1, r2:r3, r8:r9, r10:r11 accumulators, r4 x, r5 w, r6 the input
  * pointer, r12 the weight pointer, lr the end. */
-LG_DSP_INLINE void lg_dsp_block_w16_a64(int64_t *acc, const int64_t *init, const int16_t *wb,
-                                        const int16_t *v, int32_t n)
+LG_DSP_INLINE const int16_t *lg_dsp_block_w16_a64(int64_t *acc, const int64_t *init,
+                                                  const int16_t *wb, const int16_t *v, int32_t n)
 {
     register int64_t a0 __asm__("r0") = init[0];
     register int64_t a1 __asm__("r2") = init[1];
@@ -402,6 +404,7 @@ LG_DSP_INLINE void lg_dsp_block_w16_a64(int64_t *acc, const int64_t *init, const
     acc[1] = a1;
     acc[2] = a2;
     acc[3] = a3;
+    return wp; /* the next block's weights */
 }
 
 /* The list loop of w16_a64: one entry a turn, all 4 rows, the list ended by an entry with a
@@ -487,8 +490,8 @@ LG_DSP_INLINE void lg_dsp_list_w16_a64(int64_t *acc, const int64_t *init, const 
     acc[2] = e1;                                                                             \
     acc[3] = (int32_t)((d1 - e1) >> 8);
 
-LG_DSP_INLINE void lg_dsp_block_w8r_a32(int32_t *acc, const int32_t *init, const int8_t *wb,
-                                        const int16_t *v, int32_t n)
+LG_DSP_INLINE const int8_t *lg_dsp_block_w8r_a32(int32_t *acc, const int32_t *init,
+                                                  const int8_t *wb, const int16_t *v, int32_t n)
 {
     LG_DSP_W8R_REGS(init[0], init[1], init[2], init[3])
     register const int16_t *xp __asm__("r11") = v;
@@ -532,6 +535,7 @@ LG_DSP_INLINE void lg_dsp_block_w8r_a32(int32_t *acc, const int32_t *init, const
                 : "memory");
     }
     LG_DSP_W8R_OUT
+    return wp; /* the next block's weights */
 }
 
 LG_DSP_INLINE void lg_dsp_list_w8r_a32(int32_t *acc, const int32_t *init, const int8_t *wb,
@@ -572,11 +576,15 @@ static const int64_t lg_dsp_zero_a64[LG_DSP_ROWS] __attribute__((unused)) = {0, 
     static __attribute__((noinline, unused)) void lg_dsp_mv_w##W##_a##A(                     \
         AT *acc, const WT *wt, int32_t m, const int16_t *v, int32_t n, int32_t set)          \
     {                                                                                        \
-        const long block = 8L * ((n + 1) / 2);                                               \
-        int32_t r;                                                                           \
-        for (r = 0; r < m; r += LG_DSP_ROWS) {                                               \
-            lg_dsp_block_w##W##_a##A(acc + r, set ? lg_dsp_zero_a##A : acc + r,              \
-                                     wt + block * (r / LG_DSP_ROWS), v, n);                  \
+        AT *const stop = acc + m; /* each block returns where the next one's weights start */ \
+        if (set) { /* two loops, so that neither selects its start per block */              \
+            for (; acc != stop; acc += LG_DSP_ROWS) {                                        \
+                wt = lg_dsp_block_w##W##_a##A(acc, lg_dsp_zero_a##A, wt, v, n);              \
+            }                                                                                \
+        } else {                                                                             \
+            for (; acc != stop; acc += LG_DSP_ROWS) {                                        \
+                wt = lg_dsp_block_w##W##_a##A(acc, acc, wt, v, n);                           \
+            }                                                                                \
         }                                                                                    \
     }                                                                                        \
     /* the zero-skipping product; set: the sums start from zero (acc is only written) */     \

@@ -16,7 +16,8 @@
 #include <stdint.h>
 #if defined(LG_DSP) || defined(LG_MVE)
 #define LG_SSAT 1
-#include <arm_acle.h> /* __ssat: SSAT, the saturation below in one instruction */
+#include <arm_acle.h> /* __ssat: SSAT, the saturation below in one instruction; __smlad */
+#include <string.h>   /* memcpy: a table's entry pair read as one word */
 #endif
 
 typedef char lg_requires_arithmetic_right_shift[(((int64_t)-1 >> 1) == -1) ? 1 : -1];
@@ -150,7 +151,12 @@ static inline int16_t lg_table_lookup(const lg_table *t, int32_t p)
 }
 
 /* lg_table_lookup with the interpolation product in int32_t. Requires (the generator checks the
- * entries): |values[k+1] - values[k]| * (2^shift - 1) + 2^(shift-1) <= INT32_MAX for every k. */
+ * entries): |values[k+1] - values[k]| * (2^shift - 1) + 2^(shift-1) <= INT32_MAX for every k.
+ *
+ * On cores with the DSP extension and shift <= 15 the interpolation is one SMLAD on the entry
+ * pair (values[idx], values[idx+1]), read as one word: v0 + round((v1 - v0) * r / 2^s) equals
+ * (v0 * (2^s - r) + v1 * r + 2^(s-1)) >> s exactly (v0 * 2^s is a multiple of 2^s), both
+ * weights fit an int16 lane (1 <= r < 2^s <= 2^15) and the sum int32 (|.| <= 2^30 + 2^14). */
 static inline int16_t lg_table_lookup32(const lg_table *t, int32_t p)
 {
     int32_t r;
@@ -158,6 +164,15 @@ static inline int16_t lg_table_lookup32(const lg_table *t, int32_t p)
     if (r == 0) {
         return t->values[idx];
     }
+#if defined(__ARM_FEATURE_DSP) && defined(LG_SSAT)
+    if (t->shift <= 15) {
+        int32_t pair;
+        memcpy(&pair, t->values + idx, sizeof pair); /* one LDR: (v0, v1), v0 in the low half */
+        return (int16_t)(__smlad(pair,
+                                 (int32_t)((uint32_t)(((int32_t)1 << t->shift) - r) | ((uint32_t)r << 16)),
+                                 (int32_t)1 << (t->shift - 1)) >> t->shift);
+    }
+#endif
     return (int16_t)(t->values[idx]
                      + lg_shift_round32((int32_t)(t->values[idx + 1] - t->values[idx]) * r, t->shift));
 }
