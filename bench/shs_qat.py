@@ -40,7 +40,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-__all__ = ["CONFIGS", "main"]
+__all__ = ["CONFIGS", "compact_row", "config_kwargs", "deploy_all", "goals", "main", "run_config",
+           "table"]
 
 #: Per task, name -> training settings: ``iss`` λ, SHS ``theta`` and ``mu``; ``start`` (a
 #: configuration whose compacted model this one fine-tunes), ``epochs`` and ``lr`` of that stage.
@@ -140,7 +141,9 @@ def _m4(model, data, args) -> dict[str, Any]:
         return {"m4": f"n/a: {str(exc).splitlines()[0][:120]}"}
 
 
-def _deploy(ckpt, data, opts, act_formats, name: str, args) -> dict[str, Any]:
+def _deploy(ckpt, data, opts, act_formats, name: str, args, measure=None) -> dict[str, Any]:
+    """Quantize ``ckpt`` and measure it; ``measure(model, data, args)`` adds figures of the
+    integer model (bench/ptb_study.py: host C instructions, flash)."""
     from lstmgen.commands.quantize import quantize_checkpoint
 
     model, figures = quantize_checkpoint(ckpt, data, opts, name, source=name,
@@ -161,10 +164,15 @@ def _deploy(ckpt, data, opts, act_formats, name: str, args) -> dict[str, Any]:
         row["total_macs_executed"] = (sp["executed_macs_per_step"]
                                       + model.n_out * top * (1.0 - sp["h_zeros_per_layer"][-1]))
     row.update(_m4(model, data, args))
+    if measure is not None:
+        row.update(measure(model, data, args))
     return row
 
 
-def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path):
+def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path,
+         extra: dict[str, Any] | None = None):
+    """Fine-tune ``compact_path`` with QAT (run ``out/qat_w<w>a<a>``); ``extra`` overrides
+    training settings (bench/ptb_study.py: the medium model's dropout)."""
     from lstmgen.checkpoint import load_checkpoint
     from lstmgen.train import default_config
 
@@ -173,64 +181,88 @@ def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path)
                           "lr_decay": 1.0, "seed": args.seed}
     if args.task == "ptb":
         kw.update(data=args.data, max_tokens=args.qat_max_tokens or args.max_tokens)
+    kw.update(extra or {})
     cfg = default_config(args.task, **kw)
     run_dir = out / f"qat_w{wbits}a{abits}"
     _train(run_dir, cfg, args, args.qat_epochs)
     return load_checkpoint(run_dir / "last.pt"), run_dir
 
 
-def run_config(name: str, args, data) -> dict[str, Any]:
-    """Train (or resume) one configuration, compact it and deploy it every way."""
-    from lstmgen.checkpoint import load_checkpoint, macs_per_step, save_checkpoint
-    from lstmgen.nn.qat import QatSpec
-    from lstmgen.quant import QuantOptions
-    from lstmgen.sparsity import compact
-    from lstmgen.train import default_config
-
-    c = CONFIGS[args.task][name]
-    lam, theta, mu = c["iss"], c["theta"], c["mu"]
-    out = Path(args.out) / args.task / name
-    kw: dict[str, Any] = {"iss_lambda": lam, "shs_threshold": theta, "shs_lambda": mu,
-                          "seed": args.seed, "epochs": args.epochs}
+def config_kwargs(name: str, c: dict[str, Any], args, root: Path) -> dict[str, Any]:
+    """The :func:`lstmgen.train.default_config` overrides of configuration ``c`` (see
+    :data:`CONFIGS`); an SHS stage starts from ``root/<start>/compact.pt``."""
+    kw: dict[str, Any] = {"iss_lambda": c["iss"], "shs_threshold": c["theta"],
+                          "shs_lambda": c["mu"], "seed": args.seed, "epochs": args.epochs}
     if "start" in c:
-        start = Path(args.out) / args.task / c["start"] / "compact.pt"
+        start = root / c["start"] / "compact.pt"
         if not start.is_file():
             raise SystemExit(f"{name} fine-tunes {c['start']}: run that configuration first")
         kw.update(init_from=str(start), epochs=c["epochs"], lr=c["lr"], lr_decay=1.0)
     if args.task == "ptb":
         kw.update(data=args.data, max_tokens=args.max_tokens)
-    cfg = default_config(args.task, **kw)
-    t0 = time.perf_counter()
-    result = _train(out / "train", cfg, args, cfg.epochs)
-    seconds = time.perf_counter() - t0
+    return kw
+
+
+def compact_row(name: str, c: dict[str, Any], out: Path, history: list[dict[str, Any]],
+                seconds: float, args):
+    """Compact the trained ``out/train/last.pt`` into ``out/compact.pt``; return the compacted
+    checkpoint and the row's training and float-quality figures."""
+    from lstmgen.checkpoint import load_checkpoint, macs_per_step, save_checkpoint
+    from lstmgen.sparsity import compact
+
     dense = load_checkpoint(out / "train" / "last.pt")
     small = compact(dense)
     save_checkpoint(small, out / "compact.pt")
-    last = result.history[-1]
+    last = history[-1]
     row: dict[str, Any] = {
-        "name": name, "iss_lambda": lam, "shs_threshold": theta, "shs_lambda": mu,
+        "name": name, "iss_lambda": c["iss"], "shs_threshold": c["theta"], "shs_lambda": c["mu"],
         "start": c.get("start"),
-        "epochs": len(result.history), "train_seconds": round(seconds, 1),
+        "epochs": len(history), "train_seconds": round(seconds, 1),
         "hidden_before": list(dense.config.hidden), "hidden_after": list(small.config.hidden),
         "macs_before": macs_per_step(dense.config), "float_h_zeros": last.get("h_zeros", 0.0),
     }
     row.update(_float_quality(small, args))
+    return small, row
+
+
+def run_config(name: str, args, data) -> dict[str, Any]:
+    """Train (or resume) one configuration, compact it and deploy it every way."""
+    from lstmgen.train import default_config
+
+    c = CONFIGS[args.task][name]
+    out = Path(args.out) / args.task / name
+    cfg = default_config(args.task, **config_kwargs(name, c, args, Path(args.out) / args.task))
+    t0 = time.perf_counter()
+    result = _train(out / "train", cfg, args, cfg.epochs)
+    seconds = time.perf_counter() - t0
+    small, row = compact_row(name, c, out, result.history, seconds, args)
+    row["deploy"] = deploy_all(small, out, args, data, qat=name in args.qat_configs)
+    return row
+
+
+def deploy_all(small, out: Path, args, data, *, qat: bool, measure=None,
+               qat_extra: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Deploy a compacted checkpoint (saved as ``out/compact.pt``) every way: int16, int8
+    (digits also int8/a8) and, with ``qat``, int8 after a QAT run under ``out`` (digits also
+    int8/a8 QAT). ``measure`` and ``qat_extra``: see :func:`_deploy` and :func:`_qat`."""
+    from lstmgen.nn.qat import QatSpec
+    from lstmgen.quant import QuantOptions
+
     rows = {}
-    rows["int16"] = _deploy(small, data, QuantOptions(weight_bits=16), None, "w16", args)
-    rows["int8"] = _deploy(small, data, QuantOptions(weight_bits=8), None, "w8", args)
+    rows["int16"] = _deploy(small, data, QuantOptions(weight_bits=16), None, "w16", args, measure)
+    rows["int8"] = _deploy(small, data, QuantOptions(weight_bits=8), None, "w8", args, measure)
     acts = [(8, 16)] + ([(8, 8)] if args.task == "default" else [])
     if args.task == "default":
         rows["int8/a8"] = _deploy(small, data, QuantOptions(weight_bits=8, act_bits=8), None,
-                                  "w8a8", args)
-    if name in args.qat_configs:
+                                  "w8a8", args, measure)
+    if qat:
         for wbits, abits in acts:
-            q, _ = _qat(name, out / "compact.pt", wbits, abits, args, out)
+            q, _ = _qat(out.name, out / "compact.pt", wbits, abits, args, out, qat_extra)
             spec = QatSpec.from_json(q.meta["qat"])
             key = "int8 QAT" if abits == 16 else "int8/a8 QAT"
-            rows[key] = _deploy(q, data, spec.options, spec.act, "qat", args)
+            rows[key] = _deploy(q, data, spec.options, spec.act, "qat", args, measure)
             rows[key]["qat_float"] = _float_quality(q, args)
-    row["deploy"] = rows
-    return row
+    return rows
 
 
 def _fmt_q(task: str, v: float | None) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 from .._io import write_tree
 from .runs import Run, deployment, knee, pareto_front, runs_in
 
-__all__ = ["build_report", "write_report"]
+__all__ = ["build_report", "pareto_figure", "write_report"]
 
 
 def _plt():
@@ -135,32 +135,43 @@ def _sparsity(run: Run) -> bytes | None:
 
 
 def _pareto(runs: list[Run], deploy: dict[str, dict]) -> tuple[bytes, list[str]] | None:
-    rows = []
+    points = []
     for r in runs:
         d = deploy.get(r.name, {}).get("int16")
         q = r.quality()[1]
         if d and q is not None:
-            rows.append((r, d["macs_per_step"], d["executed_macs_per_step"], q))
-    if len(rows) < 2:
+            points.append((r.name, d["macs_per_step"], d["executed_macs_per_step"], q))
+    return pareto_figure(points, higher_is_better=runs[0].kind == "classifier",
+                         ylabel=runs[0].quality()[0])
+
+
+def pareto_figure(points: list[tuple[str, float, float, float]], *, higher_is_better: bool,
+                  ylabel: str, unit: str = "step", log_x: bool = False,
+                  ) -> tuple[bytes, list[str]] | None:
+    """Two panels, quality against mult-adds per ``unit`` dense and executed (zero h skipped),
+    each with its Pareto front and knee marked: ``(png, notes naming the knees)``, or None with
+    fewer than 2 points. ``points`` are ``(label, dense MACs, executed MACs, quality)``."""
+    if len(points) < 2:
         return None
-    higher = runs[0].kind == "classifier"
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     notes = []
     for ax, col, label in ((axes[0], 1, "dense"), (axes[1], 2, "executed (zero h skipped)")):
-        pts = [(row[col], row[3]) for row in rows]
-        front = pareto_front(pts, higher)
+        pts = [(row[col], row[3]) for row in points]
+        front = pareto_front(pts, higher_is_better)
         k = knee(pts, front)
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], color="0.6", label="runs")
         ax.plot([pts[i][0] for i in front], [pts[i][1] for i in front], "o-", label="Pareto front")
-        for i, row in enumerate(rows):
-            ax.annotate(row[0].name, pts[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
+        for i, row in enumerate(points):
+            ax.annotate(row[0], pts[i], fontsize=7, xytext=(3, 3), textcoords="offset points")
         if k is not None:
             ax.scatter([pts[k][0]], [pts[k][1]], s=160, facecolors="none", edgecolors="red",
                        label="knee")
-            notes.append(f"knee ({label} mult-adds): {rows[k][0].name}")
-        ax.set_xlabel(f"mult-adds per step, {label}")
-        ax.set_ylabel(runs[0].quality()[0])
+            notes.append(f"knee ({label} mult-adds): {points[k][0]}")
+        if log_x:
+            ax.set_xscale("log")
+        ax.set_xlabel(f"mult-adds per {unit}, {label}")
+        ax.set_ylabel(ylabel)
         ax.set_title(f"quality vs {label} mult-adds")
         ax.legend(fontsize=7)
     return _png(fig), notes
