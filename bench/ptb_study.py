@@ -62,12 +62,12 @@ sys.path.insert(0, str(REPO))
 
 from bench.shs_qat import (  # after the path set-up
     CONFIGS,
-    _short_m4,
-    _task_data,
-    _train,
     compact_row,
     config_kwargs,
     deploy_all,
+    short_m4,
+    task_data,
+    train_run,
 )
 
 __all__ = ["MODELS", "main", "study_configs"]
@@ -161,7 +161,7 @@ def _train_stretch(run_dir: Path, cfg, args, clock: _Clock) -> list[dict[str, An
     done = len(_history(run_dir))
     while done < cfg.epochs and not clock.stopped:
         step = cfg.epochs if clock.deadline is None else done + 1
-        _train(run_dir, dataclasses.replace(cfg, epochs=step), args, step)
+        train_run(run_dir, dataclasses.replace(cfg, epochs=step), args, step)
         done = step
         clock.tick()
     return _history(run_dir)
@@ -336,7 +336,7 @@ def table(rows: list[dict[str, Any]]) -> str:
                      f"{100 * d['h_zeros']:.1f}%", _n(executed),
                      f"{_cost(ref) / _cost(d):.2f}x" if ref else "-",
                      _n(host) if host is not None else d.get("host", "-"),
-                     _n(m4) if m4 is not None else _short_m4(d.get("m4", "-")),
+                     _n(m4) if m4 is not None else short_m4(d.get("m4", "-")),
                      _n(d.get("flash_bytes"))]
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -523,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def data():  # the calibration and golden evaluation data, loaded once when first needed
         if not cache:
-            cache.append(_task_data(args))
+            cache.append(task_data(args))
         return cache[0]
 
     clock = _Clock(args.max_minutes)

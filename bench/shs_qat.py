@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 __all__ = ["CONFIGS", "compact_row", "config_kwargs", "deploy_all", "goals", "main", "run_config",
-           "table"]
+           "short_m4", "table", "task_data", "train_run"]
 
 #: Per task, name -> training settings: ``iss`` λ, SHS ``theta`` and ``mu``; ``start`` (a
 #: configuration whose compacted model this one fine-tunes), ``epochs`` and ``lr`` of that stage.
@@ -69,7 +69,7 @@ CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def _train(run_dir: Path, cfg, args, epochs: int) -> Any:
+def train_run(run_dir: Path, cfg, args, epochs: int) -> Any:
     from lstmgen.train import train
 
     if (run_dir / "state.pt").is_file():
@@ -104,7 +104,7 @@ def _float_quality(ckpt, args) -> dict[str, float]:
             for s in ("valid", "test")}
 
 
-def _task_data(args):
+def task_data(args):
     from lstmgen.commands.quantize import TaskData
 
     if args.task == "default":
@@ -184,7 +184,7 @@ def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path,
     kw.update(extra or {})
     cfg = default_config(args.task, **kw)
     run_dir = out / f"qat_w{wbits}a{abits}"
-    _train(run_dir, cfg, args, args.qat_epochs)
+    train_run(run_dir, cfg, args, args.qat_epochs)
     return load_checkpoint(run_dir / "last.pt"), run_dir
 
 
@@ -233,7 +233,7 @@ def run_config(name: str, args, data) -> dict[str, Any]:
     out = Path(args.out) / args.task / name
     cfg = default_config(args.task, **config_kwargs(name, c, args, Path(args.out) / args.task))
     t0 = time.perf_counter()
-    result = _train(out / "train", cfg, args, cfg.epochs)
+    result = train_run(out / "train", cfg, args, cfg.epochs)
     seconds = time.perf_counter() - t0
     small, row = compact_row(name, c, out, result.history, seconds, args)
     row["deploy"] = deploy_all(small, out, args, data, qat=name in args.qat_configs)
@@ -300,12 +300,12 @@ def table(task: str, rows: list[dict[str, Any]]) -> str:
                 ratio = (iss_exec / d["total_macs_executed"]) if iss_exec else float("nan")
                 cells += [f"{d['total_macs']:,}", f"{d['total_macs_executed']:,.0f}", f"{ratio:.2f}x"]
             m4 = d.get("m4_insns_per_token")
-            cells.append(f"{m4:,.0f}" if m4 is not None else _short_m4(d.get("m4", "-")))
+            cells.append(f"{m4:,.0f}" if m4 is not None else short_m4(d.get("m4", "-")))
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def _short_m4(why: str) -> str:
+def short_m4(why: str) -> str:
     """A table cell for a model the Cortex-M4 board cannot hold (the refusal's flash figure)."""
     import re
 
@@ -391,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in goals(args.task, rows):
             print("*", line)
         return 0
-    data = _task_data(args)
+    data = task_data(args)
     rows = []
     for n in names:
         rows.append(run_config(n, args, data))
