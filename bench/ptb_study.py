@@ -9,7 +9,9 @@ Models (Zaremba et al. 2014; batch 20, BPTT 35, SGD, clip 5):
   bench/results/README.md put the knee near 0.0075, 0.004 regularises without losing
   perplexity, 0.01 cuts 3.5x at +14); ``shs`` (an SHS stage on the dense model) and
   ``iss_shs``, ``iss_shs_strong`` (SHS stages on the compacted ``iss_<--shs-base>`` model), with
-  the stage settings of :data:`bench.shs_qat.CONFIGS` ``["ptb"]``.
+  the stage settings of :data:`bench.shs_qat.CONFIGS` ``["ptb"]`` (constant lr 0.1, 4 epochs);
+  ``iss_shs_strong_decay`` and ``iss_shs_mid_decay`` (:data:`DECAY_STAGES`: 6 epochs, lr 0.1
+  halved per epoch).
 * ``medium``: 2x650, embedding 650, dropout 0.5 on the non-recurrent connections, init ±0.05,
   lr 1 times 0.8 per epoch after epoch 6, 39 epochs. Runs: ``dense`` and ``iss_<λ>`` for each
   ``--medium-lambdas`` (default 0.004, 0.006). Why these: the goal needs >= 3x fewer LSTM +
@@ -85,6 +87,16 @@ MEDIUM_LAMBDAS = "0.004,0.006"
 #: Training settings a finished or unfinished run must share with this invocation's.
 _CHECKED = ("hidden", "embed", "dropout", "init_scale", "lr", "lr_decay", "decay_after",
             "iss_lambda", "shs_threshold", "shs_lambda", "max_tokens", "seed")
+#: SHS stages on the ISS model whose lr falls like the end of the small schedule (halved per
+#: epoch after the first), so the stage ends converged instead of at a constant lr of 0.1: the
+#: constant-lr stages lose 2.6-3.8 test ppl in their first epoch and only overfit afterwards,
+#: while the ISS run gained 2.8 test ppl from its last five halvings.
+DECAY_STAGES: dict[str, dict[str, Any]] = {
+    "iss_shs_strong_decay": {"iss": 0.0, "theta": 0.4, "mu": 1e-3, "start": "iss", "epochs": 6,
+                             "lr": 0.1, "lr_decay": 0.5, "decay_after": 1},
+    "iss_shs_mid_decay": {"iss": 0.0, "theta": 0.3, "mu": 3e-4, "start": "iss", "epochs": 6,
+                          "lr": 0.1, "lr_decay": 0.5, "decay_after": 1},
+}
 DEPLOY_KINDS = ("float", "int16", "int8", "int8 QAT")
 
 
@@ -105,8 +117,10 @@ def study_configs(args) -> dict[str, dict[str, dict[str, Any]]]:
     if base not in out["small"]:
         raise SystemExit(f"ptb_study: --shs-base {args.shs_base:g} is not among --small-lambdas "
                          f"({args.small_lambdas})")
-    for name in ("shs", "iss_shs", "iss_shs_strong"):
-        c = dict(CONFIGS["ptb"][name])
+    stages = {n: CONFIGS["ptb"][n] for n in ("shs", "iss_shs", "iss_shs_strong")}
+    stages.update(DECAY_STAGES)
+    for name, stage in stages.items():
+        c = dict(stage)
         c["start"] = "dense" if c["start"] == "dense" else base
         if args.epochs is not None:
             c["epochs"] = args.epochs

@@ -44,7 +44,8 @@ __all__ = ["CONFIGS", "compact_row", "config_kwargs", "deploy_all", "goals", "ma
            "short_m4", "table", "task_data", "train_run"]
 
 #: Per task, name -> training settings: ``iss`` λ, SHS ``theta`` and ``mu``; ``start`` (a
-#: configuration whose compacted model this one fine-tunes), ``epochs`` and ``lr`` of that stage.
+#: configuration whose compacted model this one fine-tunes), ``epochs`` and ``lr`` of that stage
+#: (constant unless ``lr_decay`` and ``decay_after`` are given).
 CONFIGS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {
         "dense": {"iss": 0.0, "theta": 0.0, "mu": 0.0},
@@ -197,7 +198,10 @@ def config_kwargs(name: str, c: dict[str, Any], args, root: Path) -> dict[str, A
         start = root / c["start"] / "compact.pt"
         if not start.is_file():
             raise SystemExit(f"{name} fine-tunes {c['start']}: run that configuration first")
-        kw.update(init_from=str(start), epochs=c["epochs"], lr=c["lr"], lr_decay=1.0)
+        kw.update(init_from=str(start), epochs=c["epochs"], lr=c["lr"],
+                  lr_decay=c.get("lr_decay", 1.0))
+        if "decay_after" in c:
+            kw["decay_after"] = c["decay_after"]
     if args.task == "ptb":
         kw.update(data=args.data, max_tokens=args.max_tokens)
     return kw

@@ -88,7 +88,8 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
     assert study.main(argv) == 0
     rows = _rows(out)
     names = ["small/dense", "small/iss_0.0075", "small/shs", "small/iss_shs",
-             "small/iss_shs_strong", "medium/dense", "medium/iss_0.004"]
+             "small/iss_shs_strong", "small/iss_shs_strong_decay", "small/iss_shs_mid_decay",
+             "medium/dense", "medium/iss_0.004"]
     assert sorted(rows) == sorted(names)
     for name in names:
         r = rows[name]
@@ -106,6 +107,11 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
     cfg = json.loads((out / "medium" / "dense" / "train" / "config.json").read_text())["train"]
     assert (cfg["dropout"], cfg["lr_decay"], cfg["decay_after"], cfg["init_scale"]) == \
         (0.5, 0.8, 6, 0.05)
+    # the decaying SHS stages halve their lr per epoch; the others keep it constant
+    for name, decay in (("iss_shs_strong_decay", (0.5, 1)), ("iss_shs", (1.0, 4))):
+        cfg = json.loads((out / "small" / name / "train" / "config.json").read_text())["train"]
+        assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"]) == (0.1, *decay), name
+        assert cfg["init_from"].endswith("iss_0.0075/compact.pt"), name
     qat = json.loads((out / "medium" / "dense" / "qat_w8a16" / "config.json").read_text())
     assert qat["train"]["dropout"] == 0.5
 
