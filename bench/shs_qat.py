@@ -185,8 +185,26 @@ def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path,
     kw.update(extra or {})
     cfg = default_config(args.task, **kw)
     run_dir = out / f"qat_w{wbits}a{abits}"
+    _same_settings(run_dir, cfg, [k for k in kw if k not in ("data", "init_from")])
     train_run(run_dir, cfg, args, args.qat_epochs)
     return load_checkpoint(run_dir / "last.pt"), run_dir
+
+
+def _same_settings(run_dir: Path, cfg, keys: list[str]) -> None:
+    """Refuse to reuse a QAT run whose settings ``keys`` differ from ``cfg``'s (it would be
+    resumed as finished and its model reported under this invocation's settings)."""
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return
+    try:
+        stored = json.loads(path.read_text()).get("train", {})
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"{path}: unreadable ({exc}); move {run_dir} away to redo QAT") from None
+    want = cfg.to_dict()
+    diff = [f"{k} {stored.get(k)!r} (now {want[k]!r})" for k in keys if stored.get(k) != want[k]]
+    if diff:
+        raise SystemExit(f"{run_dir}: QAT run made with other settings: {', '.join(diff)}; "
+                         f"move it away to redo QAT, or use another --out")
 
 
 def config_kwargs(name: str, c: dict[str, Any], args, root: Path) -> dict[str, Any]:

@@ -184,6 +184,20 @@ def test_other_settings_in_the_same_out_are_refused(study, corpus, tmp_path) -> 
         study.main([*argv, "--hidden", "9", "--resume"])
 
 
+def test_a_qat_run_of_other_settings_is_not_reused(study, corpus, tmp_path) -> None:
+    out = tmp_path / "q"
+    argv = ["--data", str(corpus), "--out", str(out), "--models", "small", "--configs", "dense",
+            *TINY]
+    assert study.main([*argv, "--qat-lr", "0.1"]) == 0
+    qat = out / "small" / "dense" / "qat_w8a16"
+    # the deployment is re-keyed by the new lr; the finished QAT run must not pass for its result
+    with pytest.raises(SystemExit, match=r"QAT run made with other settings: lr 0\.1 \(now 0\.01\)"):
+        study.main([*argv, "--qat-lr", "0.01"])
+    qat.rename(qat.with_name("qat_old"))
+    assert study.main([*argv, "--qat-lr", "0.01"]) == 0
+    assert json.loads((qat / "config.json").read_text())["train"]["lr"] == 0.01
+
+
 def test_report_only_without_results_is_one_line(tmp_path) -> None:
     proc = subprocess.run([sys.executable, str(SCRIPT), "--report-only", "--out",
                            str(tmp_path / "nothing")], check=False, capture_output=True,
