@@ -67,6 +67,7 @@ from bench.shs_qat import (  # after the path set-up
     compact_row,
     config_kwargs,
     deploy_all,
+    settings_diff,
     short_m4,
     task_data,
     train_run,
@@ -155,15 +156,9 @@ def _history(run_dir: Path) -> list[dict[str, Any]]:
 
 def _check_settings(run_dir: Path, cfg, label: str) -> None:
     """A run in ``run_dir`` must have been started with this invocation's settings."""
-    path = run_dir / "config.json"
-    if not path.is_file():
-        return
-    stored = json.loads(path.read_text()).get("train", {})
-    want = cfg.to_dict()
     # an SHS stage takes its shape from the model it fine-tunes
     keys = [k for k in _CHECKED if not (cfg.init_from and k in ("hidden", "embed"))]
-    diff = [f"{k} {stored.get(k)!r} (now {want.get(k)!r})" for k in keys
-            if k in stored and stored.get(k) != want.get(k)]
+    diff = settings_diff(run_dir, cfg, keys)
     if diff:
         raise SystemExit(f"ptb_study: {label} in {run_dir} was trained with other settings: "
                          f"{', '.join(diff)}; use another --out")

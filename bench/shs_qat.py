@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 __all__ = ["CONFIGS", "compact_row", "config_kwargs", "deploy_all", "goals", "main", "run_config",
-           "short_m4", "table", "task_data", "train_run"]
+           "settings_diff", "short_m4", "table", "task_data", "train_run"]
 
 #: Per task, name -> training settings: ``iss`` λ, SHS ``theta`` and ``mu``; ``start`` (a
 #: configuration whose compacted model this one fine-tunes), ``epochs`` and ``lr`` of that stage
@@ -185,26 +185,29 @@ def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path,
     kw.update(extra or {})
     cfg = default_config(args.task, **kw)
     run_dir = out / f"qat_w{wbits}a{abits}"
-    _same_settings(run_dir, cfg, [k for k in kw if k not in ("data", "init_from")])
+    # a finished QAT run of other settings would be resumed as finished and reported as this one
+    diff = settings_diff(run_dir, cfg, [k for k in kw if k not in ("data", "init_from")])
+    if diff:
+        raise SystemExit(f"{run_dir}: QAT run made with other settings: {', '.join(diff)}; "
+                         f"move it away to redo QAT, or use another --out")
     train_run(run_dir, cfg, args, args.qat_epochs)
     return load_checkpoint(run_dir / "last.pt"), run_dir
 
 
-def _same_settings(run_dir: Path, cfg, keys: list[str]) -> None:
-    """Refuse to reuse a QAT run whose settings ``keys`` differ from ``cfg``'s (it would be
-    resumed as finished and its model reported under this invocation's settings)."""
+def settings_diff(run_dir: Path, cfg, keys) -> list[str]:
+    """The settings ``keys`` in which the run in ``run_dir`` (its ``config.json``) differs from
+    ``cfg``, as ``"key stored (now new)"``; none when there is no run yet (keys the stored
+    config lacks are not compared). Shared by the QAT runs here and bench/ptb_study.py's."""
     path = run_dir / "config.json"
     if not path.is_file():
-        return
+        return []
     try:
         stored = json.loads(path.read_text()).get("train", {})
-    except (OSError, ValueError) as exc:
-        raise SystemExit(f"{path}: unreadable ({exc}); move {run_dir} away to redo QAT") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise SystemExit(f"{path}: unreadable ({exc}); move {run_dir} away") from None
     want = cfg.to_dict()
-    diff = [f"{k} {stored.get(k)!r} (now {want[k]!r})" for k in keys if stored.get(k) != want[k]]
-    if diff:
-        raise SystemExit(f"{run_dir}: QAT run made with other settings: {', '.join(diff)}; "
-                         f"move it away to redo QAT, or use another --out")
+    return [f"{k} {stored[k]!r} (now {want.get(k)!r})" for k in keys
+            if k in stored and stored[k] != want.get(k)]
 
 
 def config_kwargs(name: str, c: dict[str, Any], args, root: Path) -> dict[str, Any]:
