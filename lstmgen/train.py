@@ -64,7 +64,7 @@ from .checkpoint import (
 )
 from .distributed import SINGLE, Dist, setup, unwrap
 from .errors import CheckpointError, UsageError
-from .sparsity import group_lasso, iss_stats, zero_out
+from .sparsity import add_group_lasso_grad, iss_stats, zero_out
 from .sparsity.shs import count_h_zeros
 
 __all__ = [
@@ -626,13 +626,14 @@ def _shs_loss(net: nn.Module, cfg: TrainConfig) -> torch.Tensor | float:
 
 
 def _step(net: nn.Module, opt: torch.optim.Optimizer, loss: torch.Tensor, cfg: TrainConfig) -> None:
-    """One optimizer step on ``loss`` (+ ISS penalty), clipping, then ISS zero-out; ``net`` may
+    """One optimizer step on ``loss`` plus the ISS penalty (its gradient added after backward by
+    :func:`~lstmgen.sparsity.add_group_lasso_grad`), clipping, then ISS zero-out; ``net`` may
     be the model wrapped for DDP (gradients are then averaged over the ranks in backward)."""
     model = unwrap(net)
-    if cfg.iss_lambda > 0:
-        loss = loss + cfg.iss_lambda * group_lasso(model)
     opt.zero_grad(set_to_none=True)
     loss.backward()
+    if cfg.iss_lambda > 0:  # the penalty's gradient, the same on every rank (weights are)
+        add_group_lasso_grad(model, cfg.iss_lambda)
     if cfg.clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
     opt.step()

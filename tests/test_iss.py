@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lstmgen.checkpoint import ModelConfig, build_module
 from lstmgen.errors import UsageError
@@ -96,3 +98,72 @@ def test_tied_weights_refused():
         group_lasso(model)
     with pytest.raises(UsageError, match="tied"):
         zero_out(model, 1e-4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(kind=st.sampled_from(["classifier", "lm"]),
+       hidden=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+       n_in=st.integers(1, 5), n_out=st.integers(1, 6), seed=st.integers(0, 2**16),
+       dead=st.integers(0, 3), had_grad=st.booleans(), weight=st.floats(1e-4, 1.0))
+def test_analytic_penalty_gradient_equals_autograd(kind, hidden, n_in, n_out, seed, dead,
+                                                   had_grad, weight):
+    """add_group_lasso_grad adds what backward of weight * group_lasso adds, on grads that are
+    None or already hold a loss gradient, with whole components zero (s_k = 0: only eps)."""
+    from lstmgen.sparsity import add_group_lasso_grad
+
+    torch.manual_seed(seed)
+    cfg = ModelConfig(kind=kind, n_in=n_in, hidden=tuple(hidden), n_out=n_out,
+                      **({"vocab": n_out} if kind == "lm" else {}))
+    model = build_module(cfg).double()
+    groups = iss_groups(model)
+    with torch.no_grad():  # zero a few whole components
+        for comp in groups[:dead]:
+            for name, idxs in comp.entries.items():
+                p = model.get_parameter(name)
+                for idx in idxs:
+                    p[idx] = 0.0
+    params = dict(model.named_parameters())
+
+    def start() -> None:
+        for p in params.values():
+            p.grad = None if not had_grad else torch.full_like(p, 0.25)
+
+    start()
+    (weight * group_lasso(model)).backward()
+    want = {n: None if p.grad is None else p.grad.clone() for n, p in params.items()}
+    start()
+    add_group_lasso_grad(model, weight)
+    for n, p in params.items():
+        if want[n] is None:
+            assert p.grad is None, n  # the embedding and the head's bias are in no group
+        else:
+            torch.testing.assert_close(p.grad, want[n], rtol=1e-12, atol=1e-12, msg=n)
+
+
+@settings(max_examples=30, deadline=None)
+@given(threshold=st.sampled_from([0.0, 1e-4, 3e-3, 0.05]), seed=st.integers(0, 2**16),
+       dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_zero_out_is_strictly_below_the_threshold(threshold, seed, dtype):
+    """zero_out's one-pass form zeroes exactly what masked_fill(|w| < t) zeroes, at the edges
+    (t and its neighbours in the parameter's dtype) and for inf and NaN."""
+    torch.manual_seed(seed)
+    model = _classifier(hidden=(5, 3), n_in=4, n_out=3).to(dtype)
+    t = torch.tensor(threshold, dtype=dtype)
+    edges = [t, torch.nextafter(t, torch.zeros_like(t)), torch.nextafter(t, t + 1),
+             torch.tensor(float("inf"), dtype=dtype), torch.tensor(float("nan"), dtype=dtype)]
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(torch.rand_like(p) * 4 * max(threshold, 1e-3))
+            flat = p.view(-1)
+            for i, e in enumerate(edges[: flat.numel() // 2]):
+                flat[2 * i] = e
+                flat[2 * i + 1] = -e
+    want = {n: p.detach().clone() for n, p in model.named_parameters()}
+    grouped = {n for comp in iss_groups(model) for n in comp.entries}
+    for n, w in want.items():
+        if n in grouped:
+            w.masked_fill_(w.abs() < threshold, 0.0)
+    zero_out(model, threshold)
+    for n, p in model.named_parameters():
+        assert torch.equal(p.isnan(), want[n].isnan()), n
+        assert torch.equal(p.nan_to_num(), want[n].nan_to_num()), n

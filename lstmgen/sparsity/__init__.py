@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from .compact import compact, removable_units
-from .iss import IssComponent, group_lasso, group_norms, iss_groups, iss_stats, zero_out
+from .iss import (
+    IssComponent,
+    add_group_lasso_grad,
+    group_lasso,
+    group_norms,
+    iss_groups,
+    iss_stats,
+    zero_out,
+)
 
 __all__ = [
     "IssComponent",
+    "add_group_lasso_grad",
     "compact",
     "group_lasso",
     "group_norms",
