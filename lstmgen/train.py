@@ -20,6 +20,11 @@ Metrics of SHS and QAT runs carry the share of zeros in ``h`` (mean and per laye
 (``train_h_zeros``) and in evaluation (``h_zeros``, ``h_zeros_per_layer``; both evaluation
 splits).
 
+``precision="bf16"`` (``--precision bf16``) trains with torch's bfloat16 autocast around the
+forward and the loss (:func:`_autocast`; a PTB medium step in 0.63 of the time on a CPU with
+AMX, bench/results/train_speed.txt); weights, optimizer state and evaluation stay float32, so
+checkpoints are the same kind.
+
 ``init_from`` (``--from CKPT``) starts from a checkpoint's weights and shape. ``qat`` trains
 with the fake-quantized forward of :mod:`lstmgen.nn.qat` (``qat_weight_bits``,
 ``qat_act_bits``); the formats fixed from calibration data when the run starts are kept in the
@@ -86,6 +91,8 @@ _TLSTM_FIELDS = ("model", "tensor_size", "kernel", "depth", "memory_conv", "feed
                  "channel_norm")
 _ALGO_FIELDS = ("digits", "length", "steps_per_epoch")
 STATE_FORMAT = "lstmgen-train-state"
+#: Training arithmetic: float32, or bfloat16 mixed precision (:func:`_autocast`).
+PRECISIONS = ("fp32", "bf16")
 #: Largest ``--seed`` (seeds are 0 .. 2**32 - 1, as for numpy's legacy generator).
 MAX_SEED = 2**32 - 1
 #: The files a run writes into its directory.
@@ -150,6 +157,7 @@ class TrainConfig:
     digits: int = 15
     length: int = 20
     steps_per_epoch: int = 100
+    precision: str = "fp32"
 
     def tlstm_spec(self) -> Any:
         """The :class:`~lstmgen.nn.tlstm.TlstmSpec` of a tLSTM run (None for an LSTM); a bad
@@ -236,6 +244,7 @@ class TrainConfig:
         if self.max_tokens is not None and self.max_tokens < 1:
             raise bad(f"--max-tokens must be >= 1, got {self.max_tokens}")
         self._validate_shs_qat()
+        self._validate_precision()
         if self.tied:
             if self.task != "ptb":
                 raise bad("--tied is only for --task ptb")
@@ -266,10 +275,27 @@ class TrainConfig:
         if self.qat_spec is not None and not self.qat:
             raise UsageError("qat_spec is only used by --qat runs")
 
+    def _validate_precision(self) -> None:
+        """``precision``: fp32, or bf16 for the runs whose forward autocast covers (see
+        :func:`_autocast`)."""
+        if self.precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {self.precision!r}")
+        if self.precision == "fp32":
+            return
+        for flag, on in (("--shs-threshold", self.shs_threshold > 0), ("--qat", self.qat),
+                         ("--model tlstm", self.model == "tlstm")):
+            if on:
+                raise UsageError(f"--precision {self.precision} is not supported with {flag} "
+                                 f"(it trains in float32 only)")
+
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-able dict."""
+        """Return a JSON-able dict (``precision`` only when it is not fp32, so the files of
+        float32 runs are those of earlier versions)."""
         d = dataclasses.asdict(self)
         d["hidden"] = list(self.hidden)
+        if self.precision == "fp32":
+            del d["precision"]
         if self.model == "lstm":
             for k in _TLSTM_FIELDS:
                 del d[k]
@@ -303,7 +329,7 @@ class TrainConfig:
             elif key in _FLOAT_FIELDS or (key == "init_scale" and v is not None):
                 ok = isinstance(v, (int, float)) and not isinstance(v, bool)
                 want = "a number"
-            elif key in ("task", "optimizer", "model") or (key in ("data", "init_from")
+            elif key in ("task", "optimizer", "model", "precision") or (key in ("data", "init_from")
                                                            and v is not None):
                 ok, want = isinstance(v, str), "a string"
             elif key in ("tied", "qat", "memory_conv", "feedback", "channel_norm"):
@@ -405,7 +431,8 @@ class _DigitsTask:
             idx = batch[dist.shard(len(batch))]  # all of it in a single-process run
             x, y = self.x["train"][idx].to(device), self.y["train"][idx].to(device)
             if len(idx):
-                ce_sum = F.cross_entropy(model(x), y, reduction="sum")
+                with _autocast(cfg, device):
+                    ce_sum = F.cross_entropy(model(x), y, reduction="sum")
                 loss = ce_sum + _shs_loss(model, cfg)
             else:  # a shard of a short last batch: take part in the gradient exchange with 0
                 ce_sum = loss = sum(p.sum() for p in model.parameters()) * 0.0
@@ -472,8 +499,10 @@ class _PtbTask:
             x, y = data[:, i : i + seq], data[:, i + 1 : i + 1 + seq]
             if state is not None:
                 state = [(h.detach(), c.detach()) for h, c in state]
-            logits, state = model(x, state)
-            ce_sum = F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1), reduction="sum")
+            with _autocast(cfg, device):
+                logits, state = model(x, state)
+                ce_sum = F.cross_entropy(logits.reshape(-1, self.vocab), y.reshape(-1),
+                                         reduction="sum")
             # the global batch's mean per-token loss times seq (the TF reference's scaling)
             _step(model, opt, (ce_sum + _shs_loss(model, cfg)) * (dist.world / full.shape[0]), cfg)
             total += ce_sum.item()
@@ -545,7 +574,9 @@ class _AlgoTask:
             sl = dist.shard(cfg.batch)  # all of it in a single-process run
             batch = type(full)(full.inputs[sl], full.targets[sl], full.mask[sl])
             if len(batch.inputs):
-                ce_sum = self._loss(model(torch.from_numpy(batch.inputs).to(device)), batch, device)
+                with _autocast(cfg, device):
+                    ce_sum = self._loss(model(torch.from_numpy(batch.inputs).to(device)), batch,
+                                        device)
                 loss = ce_sum + _shs_loss(model, cfg)
             else:
                 ce_sum = loss = sum(p.sum() for p in model.parameters()) * 0.0
@@ -614,6 +645,16 @@ class _WithState(nn.Module):
 
     def forward(self, x: torch.Tensor, state=None):
         return self.inner.forward_with_state(x, state)
+
+
+def _autocast(cfg: TrainConfig, device: str | torch.device) -> contextlib.AbstractContextManager:
+    """The context of a training step's forward and loss: none for fp32; for bf16 torch's
+    autocast, so matrix products (the LSTM and the softmax layer) run in bfloat16 with float32
+    accumulation while the weights, the optimizer, the ISS penalty and zero-out, the loss
+    reduction and every evaluation stay float32."""
+    if cfg.precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
 
 
 def _shs_loss(net: nn.Module, cfg: TrainConfig) -> torch.Tensor | float:

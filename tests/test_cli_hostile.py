@@ -379,6 +379,8 @@ ROWS = [
     Row("train-seed-2-to-the-70", (*TRAIN, "--seed", str(2**70), "--out", "run"),
         match="--seed"),
     Row("train-seed-negative", (*TRAIN, "--seed", "-1", "--out", "run"), match="--seed"),
+    Row("train-bf16-with-shs", (*TRAIN, "--precision", "bf16", "--shs-threshold", "0.3",
+                                "--out", "run"), match="--precision bf16 is not supported"),
     Row("train-hidden-200000", ("train", "--hidden", "200000", "--quiet", "--out", "run"),
         match=r"parameters; training needs about [\d.]+ GiB"),
     Row("resume-hidden-edited", ("train", "--out", "run", "--resume", "--epochs", "2", "--quiet"),

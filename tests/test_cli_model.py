@@ -75,6 +75,10 @@ def test_train_cli_and_resume(tmp_path, tiny_ptb):
     _fails(_run("train", *common, "--epochs", "1"), "already exists")
     _fails(_run("train", "--out", out, "--resume", "--lr", "3"), "--resume")
     _fails(_run("train", "--out", tmp_path / "none", "--resume"), "state.pt not found")
+    _fails(_run("train", "--out", out, "--resume", "--precision", "bf16"), "--precision")
+    res = _run("train", *common[:-1], tmp_path / "bf16", "--epochs", "1", "--precision", "bf16")
+    assert res.exit_code == 0, res.output
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["train"]["precision"] == "bf16"
 
 
 @pytest.mark.parametrize(
@@ -94,6 +98,8 @@ def test_train_cli_and_resume(tmp_path, tiny_ptb):
         (["--task", "ptb", "--data", "EMPTYFILE"], "ptb.valid.txt: file is empty"),
         (["--task", "ptb", "--data", "BINARY"], "not UTF-8"),
         (["--task", "ptb", "--data", "TINY", "--tied", "--hidden", "5", "--embed", "4"], "--tied"),
+        (["--precision", "bf16", "--shs-threshold", "0.3"], "not supported with --shs-threshold"),
+        (["--precision", "fp16"], "--precision"),
     ],
 )
 def test_train_bad_input(tmp_path, tiny_ptb, args, match):

@@ -201,3 +201,62 @@ def test_hand_edited_state_is_refused(tiny_run, tmp_path, changes, match):
         train(None, run, resume=True, progress=False, epochs=2)
     assert "state.pt" in str(info.value) and "\n" not in str(info.value)
     assert _files(run) == before
+
+
+# --- bf16 mixed precision -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["lm", "classifier"])
+def test_bf16_trains_in_bfloat16_and_keeps_float32_weights(tmp_path, tiny_ptb, task):
+    def cfg(precision):
+        if task == "lm":
+            return _lm_cfg(tiny_ptb, precision=precision, epochs=2)
+        return default_config("default", hidden=(8,), epochs=2, iss_lambda=1e-3,
+                              precision=precision)
+
+    half = train(cfg("bf16"), tmp_path / "bf16", progress=False)
+    full = train(cfg("fp32"), tmp_path / "fp32", progress=False)
+    key = "train_ppl" if task == "lm" else "train_loss"
+    assert half.history[-1][key] < half.history[0][key]
+    diffs = []
+    for k, v in half.checkpoint.state_dict.items():
+        assert v.dtype == full.checkpoint.state_dict[k].dtype == torch.float32, k
+        diffs.append(float((v - full.checkpoint.state_dict[k]).abs().max()))
+    # bfloat16 products (8-bit mantissa) move the weights, but only by round-off
+    assert 0 < max(diffs) < 0.05
+    # the run records its precision; a float32 run's config is that of earlier versions
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["train"]["precision"] == "bf16"
+    assert "precision" not in json.loads((tmp_path / "fp32" / "config.json").read_text())["train"]
+
+
+def test_bf16_resume_is_bit_identical(tmp_path, tiny_ptb):
+    cfg = _lm_cfg(tiny_ptb, precision="bf16")
+    full = train(cfg, tmp_path / "full", progress=False)
+    train(cfg, tmp_path / "part", progress=False, epochs=1)
+    resumed = train(None, tmp_path / "part", resume=True, progress=False, epochs=3)
+    stored = json.loads((tmp_path / "part" / "config.json").read_text())["train"]
+    assert stored["precision"] == "bf16"
+    for k, v in full.checkpoint.state_dict.items():
+        assert torch.equal(v, resumed.checkpoint.state_dict[k]), k
+
+
+@pytest.mark.parametrize(("kw", "match"), [
+    ({"precision": "fp16"}, "--precision must be one of fp32, bf16, got 'fp16'"),
+    ({"precision": "bf16", "shs_threshold": 0.3}, "--precision bf16 is not supported with --shs"),
+    ({"precision": "bf16", "qat": True, "init_from": "x.pt"}, "not supported with --qat"),
+    ({"precision": "bf16", "model": "tlstm", "hidden": (4,)}, "not supported with --model tlstm"),
+])
+def test_bf16_refuses_what_it_does_not_cover(kw, match):
+    with pytest.raises(UsageError, match=match):
+        default_config("default", **kw)
+
+
+def test_precision_round_trips_through_the_config_file():
+    from lstmgen.train import TrainConfig
+
+    cfg = _tiny_cfg(precision="bf16")
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    d = _tiny_cfg().to_dict()
+    assert TrainConfig.from_dict(d).precision == "fp32"  # files without the key: float32
+    with pytest.raises(CheckpointError, match="precision must be a string"):
+        TrainConfig.from_dict({**d, "precision": 16})

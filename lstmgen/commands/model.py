@@ -113,6 +113,9 @@ def _parse_hidden(hidden: str | None, layers: int | None, task: str) -> tuple[in
               help="QAT weight width [16].")
 @click.option("--acts", "qat_act_bits", type=click.Choice(["8", "16"]), default=None,
               help="QAT input and h width [16].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default=None,
+              help="Training arithmetic: fp32, or bf16 mixed precision (bfloat16 matrix "
+                   "products, float32 weights and evaluation; not with SHS, QAT or tLSTM) [fp32].")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (may extend --epochs).")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True)
@@ -141,7 +144,7 @@ def train(ctx: click.Context, **opts: Any) -> None:
         keys = ("data", "embed", "dropout", "tied", "epochs", "lr", "lr_decay", "decay_after",
                 "clip", "batch", "bptt", "init_scale", "optimizer", "iss_lambda", "zero_threshold",
                 "seed", "max_tokens", "shs_threshold", "shs_lambda", "shs_layer_factor",
-                "init_from", "qat")
+                "init_from", "qat", "precision")
         if opts["init_from"] is not None and (hidden is not None or opts["embed"] is not None
                                               or opts["tied"] is not None):
             raise UsageError("--from takes the model's shape from the checkpoint; do not give "
