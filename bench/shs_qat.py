@@ -196,18 +196,26 @@ def _qat(name: str, compact_path: Path, wbits: int, abits: int, args, out: Path,
 
 def settings_diff(run_dir: Path, cfg, keys) -> list[str]:
     """The settings ``keys`` in which the run in ``run_dir`` (its ``config.json``) differs from
-    ``cfg``, as ``"key stored (now new)"``; none when there is no run yet (keys the stored
-    config lacks are not compared). Shared by the QAT runs here and bench/ptb_study.py's."""
+    ``cfg``, as ``"key stored (now new)"``; none when there is no run yet. The stored config is
+    read as ``lstmgen train --resume`` reads it (a key it lacks has its default: a run without
+    ``precision`` trained in fp32). Shared by the QAT runs here and bench/ptb_study.py's."""
+    from lstmgen.errors import CheckpointError
+    from lstmgen.train import TrainConfig
+
     path = run_dir / "config.json"
     if not path.is_file():
         return []
     try:
-        stored = json.loads(path.read_text()).get("train", {})
-    except (OSError, ValueError, AttributeError) as exc:
+        stored = TrainConfig.from_dict(json.loads(path.read_text()).get("train", {}), str(path))
+    except (OSError, ValueError, AttributeError, CheckpointError) as exc:
         raise SystemExit(f"{path}: unreadable ({exc}); move {run_dir} away") from None
-    want = cfg.to_dict()
-    return [f"{k} {stored[k]!r} (now {want.get(k)!r})" for k in keys
-            if k in stored and stored[k] != want.get(k)]
+
+    def show(c, k):  # hidden as in config.json
+        v = getattr(c, k)
+        return list(v) if isinstance(v, tuple) else v
+
+    return [f"{k} {show(stored, k)!r} (now {show(cfg, k)!r})" for k in keys
+            if getattr(stored, k) != getattr(cfg, k)]
 
 
 def config_kwargs(name: str, c: dict[str, Any], args, root: Path) -> dict[str, Any]:

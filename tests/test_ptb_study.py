@@ -182,6 +182,20 @@ def test_other_settings_in_the_same_out_are_refused(study, corpus, tmp_path) -> 
     assert study.main([*argv, "--max-minutes", "0", "--epochs", "2"]) == 0
     with pytest.raises(SystemExit, match="other settings: hidden"):
         study.main([*argv, "--hidden", "9", "--resume"])
+    # a float32 run (its config.json has no precision key) is not continued in bf16
+    with pytest.raises(SystemExit, match=r"other settings: precision 'fp32' \(now 'bf16'\)"):
+        study.main([*argv, "--precision", "bf16", "--resume"])
+
+
+def test_bf16_runs_are_labelled(study, corpus, tmp_path) -> None:
+    out = tmp_path / "b"
+    argv = ["--data", str(corpus), "--out", str(out), "--models", "small", "--configs", "dense",
+            *TINY, "--precision", "bf16", "--max-minutes", "0", "--epochs", "2"]
+    assert study.main(argv) == 0
+    stored = json.loads((out / "small" / "dense" / "train" / "config.json").read_text())
+    assert stored["train"]["precision"] == "bf16"
+    assert _rows(out)["small/dense"]["precision"] == "bf16"
+    assert "| small | dense (bf16) | - | unfinished 1/2 |" in (out / "study.md").read_text()
 
 
 def test_a_qat_run_of_other_settings_is_not_reused(study, corpus, tmp_path) -> None:
@@ -217,3 +231,18 @@ def test_host_c_instructions_per_token(study, corpus, tmp_path) -> None:
     for kind in ("int16", "int8", "int8 QAT"):
         d = _rows(out)["small/dense"]["deploy"][kind]
         assert d["host_insns_per_token"] > d["total_macs_executed"] > 0, d.get("host")
+
+
+def test_parallel_invocations_merge_their_rows(corpus, tmp_path) -> None:
+    """One process per run (the CPU recipe): both rows end in results.json."""
+    out = tmp_path / "p"
+    procs = [subprocess.Popen([sys.executable, str(SCRIPT), "--data", str(corpus), "--out",
+                               str(out), "--models", "small", "--configs", name, *TINY,
+                               "--max-minutes", "0"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for name in ("dense", "iss_0.0075")]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    rows = _rows(out)
+    assert rows["small/dense"]["status"] == rows["small/iss_0.0075"]["status"] == "trained"
