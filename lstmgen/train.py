@@ -973,10 +973,43 @@ def train(
     dev = _resolve_device(device)
     dist = setup(dev)  # a torchrun job: every rank runs this function
     out_path = Path(out) if out is not None else None
+    if resume and out_path is None:
+        raise UsageError("--resume needs --out DIR of an earlier run")
+    # two processes continuing one run would write its files over each other
+    with _run_lock(out_path if resume and dist.main else None):
+        return _train(cfg, out_path, resume=resume, dev=dev, dist=dist, progress=progress,
+                      epochs=epochs, threads=threads)
+
+
+@contextlib.contextmanager
+def _run_lock(path: Path | None):
+    """Hold an exclusive lock on the run directory ``path`` (flock on the directory itself, so
+    nothing is added to it) while a run continues there; another holder is a one-line error."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): unguarded
+        fcntl = None
+    if path is None or not path.is_dir() or fcntl is None:
+        yield
+        return
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(f"--out {path}: another process is training this run; wait for it "
+                             "to finish (or stop it) before continuing the run") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _train(cfg: TrainConfig | None, out_path: Path | None, *, resume: bool, dev: torch.device,
+           dist: Dist, progress: bool, epochs: int | None, threads: int | None) -> TrainResult:
+    """:func:`train` once the device and the run directory's lock are held."""
     state: dict[str, Any] | None = None
     if resume:
-        if out_path is None:
-            raise UsageError("--resume needs --out DIR of an earlier run")
+        assert out_path is not None
         state, cfg = _load_state(out_path)
         done = state["epoch"]
         if epochs is not None and epochs < done:

@@ -260,3 +260,24 @@ def test_precision_round_trips_through_the_config_file():
     assert TrainConfig.from_dict(d).precision == "fp32"  # files without the key: float32
     with pytest.raises(CheckpointError, match="precision must be a string"):
         TrainConfig.from_dict({**d, "precision": 16})
+
+
+def test_a_run_another_process_continues_is_refused(tiny_run, tmp_path):
+    """Two processes continuing one run would write its files over each other: the second is
+    refused in one line while the first holds the run, and nothing is added to the directory."""
+    import fcntl
+    import os
+
+    run = _copy_run(tiny_run, tmp_path / "run")
+    before = _files(run)
+    fd = os.open(run, os.O_RDONLY | os.O_DIRECTORY)  # what a training process holds
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(UsageError, match="another process is training this run"):
+            train(None, run, resume=True, progress=False, epochs=2)
+    finally:
+        os.close(fd)
+    assert _files(run) == before
+    result = train(None, run, resume=True, progress=False, epochs=2)  # released: it continues
+    assert len(result.history) == 2
+    train(None, run, resume=True, progress=False, epochs=3)  # and the lock was let go again
