@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from bench.shs_speed import _time  # median ms after three warm-up calls; after the path set-up
 
 __all__ = ["main"]
 
@@ -34,18 +34,6 @@ def _amx() -> str:
         return "yes" if "amx_bf16" in Path("/proc/cpuinfo").read_text() else "no"
     except OSError:
         return "unknown"
-
-
-def _timed(fn, repeats: int) -> float:
-    """Median milliseconds of ``fn()`` over ``repeats`` calls after three warm-up calls."""
-    for _ in range(3):
-        fn()
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(1000 * (time.perf_counter() - t))
-    return statistics.median(out)
 
 
 def _model(hidden: int):
@@ -83,7 +71,7 @@ def step_ms(hidden: int, precision: str, iss: float, repeats: int) -> float:
             ce = F.cross_entropy(logits.reshape(-1, VOCAB), y.reshape(-1), reduction="sum")
         _step(model, opt, ce / BATCH, cfg)
 
-    return _timed(one, repeats)
+    return _time(one, repeats)
 
 
 def iss_parts_ms(hidden: int, repeats: int) -> dict[str, float]:
@@ -104,12 +92,12 @@ def iss_parts_ms(hidden: int, repeats: int) -> dict[str, float]:
                 p.masked_fill_(p.abs() < 1e-4, 0.0)
 
     return {
-        "penalty gradient, autograd": _timed(lambda: (0.004 * group_lasso(model)).backward(),
+        "penalty gradient, autograd": _time(lambda: (0.004 * group_lasso(model)).backward(),
                                              repeats),
-        "penalty gradient, closed form": _timed(lambda: add_group_lasso_grad(model, 0.004),
+        "penalty gradient, closed form": _time(lambda: add_group_lasso_grad(model, 0.004),
                                                 repeats),
-        "zero-out, masked_fill": _timed(masked_fill, repeats),
-        "zero-out, one pass (hardshrink)": _timed(lambda: zero_out(model, 1e-4), repeats),
+        "zero-out, masked_fill": _time(masked_fill, repeats),
+        "zero-out, one pass (hardshrink)": _time(lambda: zero_out(model, 1e-4), repeats),
     }
 
 
