@@ -19,11 +19,14 @@ Models (Zaremba et al. 2014; batch 20, BPTT 35, SGD, clip 5):
   10000 x H_top, is half the dense cost). The same λ prunes a wider, dropout-regularised model
   harder than the small one (the small model kept 108 of 200 top units at 0.0075; Wen et al.'s
   ISS code used 0.00245 on the 2x1500 model), so the medium candidates sit between the two:
-  0.004 for the perplexity budget, 0.006 for the 3x.
+  0.004 for the perplexity budget, 0.006 for the 3x. ``iss_<λ>_ft``: each ISS model compacted
+  and fine-tuned without the group Lasso (:data:`FINETUNE_STAGE`: 6 epochs, lr 0.1 halved per
+  epoch, dropout 0.5).
 
-``--precision bf16`` trains the runs trained from scratch (dense, ``iss_*``) in bfloat16 mixed
+``--precision bf16`` trains the runs trained from scratch (dense, ``iss_<λ>``) in bfloat16 mixed
 precision (1.6x faster per PTB medium step on a CPU with AMX; PTB small's dense run ended at
-test perplexity 111.40 in bf16 against 111.61 in fp32); SHS stages and QAT stay fp32.
+test perplexity 111.40 in bf16 against 111.61 in fp32); the stages that fine-tune a
+compacted model (SHS, ``iss_<λ>_ft``) and QAT stay fp32.
 
 Every run is a resumable :func:`lstmgen.train.train` run in ``OUT/<model>/<run>/train``.
 A finished run is never trained again; an unfinished one continues only with ``--resume``.
@@ -104,6 +107,14 @@ DECAY_STAGES: dict[str, dict[str, Any]] = {
     "iss_shs_mid_decay": {"iss": 0.0, "theta": 0.3, "mu": 3e-4, "start": "iss", "epochs": 6,
                           "lr": 0.1, "lr_decay": 0.5, "decay_after": 1},
 }
+#: The medium ISS runs fine-tuned after compaction with the group Lasso off (``iss_<λ>_ft``):
+#: the penalty that removes units also shrinks the kept ones all through training (the ISS
+#: runs' training perplexity stays far above the dense run's), so the smaller dense model is
+#: trained on without it, the lr halved per epoch from 0.1 as in :data:`DECAY_STAGES`. Removed
+#: units stay removed (compaction dropped them; Wen et al.'s ISS code fine-tunes with the zeros
+#: frozen for the same reason).
+FINETUNE_STAGE: dict[str, Any] = {"iss": 0.0, "theta": 0.0, "mu": 0.0, "epochs": 6, "lr": 0.1,
+                                  "lr_decay": 0.5, "decay_after": 1}
 DEPLOY_KINDS = ("float", "int16", "int8", "int8 QAT")
 
 
@@ -127,11 +138,14 @@ def study_configs(args) -> dict[str, dict[str, dict[str, Any]]]:
     stages = {n: CONFIGS["ptb"][n] for n in ("shs", "iss_shs", "iss_shs_strong")}
     stages.update(DECAY_STAGES)
     for name, stage in stages.items():
-        c = dict(stage)
-        c["start"] = "dense" if c["start"] == "dense" else base
-        if args.epochs is not None:
-            c["epochs"] = args.epochs
-        out["small"][name] = c
+        out["small"][name] = {**stage, "start": "dense" if stage["start"] == "dense" else base}
+    for lam in _lambdas(args.medium_lambdas):
+        out["medium"][f"iss_{lam:g}_ft"] = {**FINETUNE_STAGE, "start": f"iss_{lam:g}"}
+    if args.epochs is not None:
+        for runs in out.values():
+            for c in runs.values():
+                if "start" in c:
+                    c["epochs"] = args.epochs
     return out
 
 
@@ -518,9 +532,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host-tokens", type=int, default=40, help="tokens callgrind runs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                   help="training arithmetic of the runs trained from scratch (dense, iss_*); "
-                        "SHS stages and QAT train in fp32 [fp32; PTB medium on CPU: bf16, "
-                        "~2x faster with AMX]")
+                   help="training arithmetic of the runs trained from scratch (dense, iss_<λ>); "
+                        "fine-tuning stages and QAT train in fp32 [fp32; PTB medium on CPU: bf16, "
+                        "1.6x faster with AMX]")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--no-m4", action="store_true", help="skip the Cortex-M4 counts")
     p.add_argument("--no-host-c", action="store_true", help="skip the host C counts")

@@ -89,7 +89,7 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
     rows = _rows(out)
     names = ["small/dense", "small/iss_0.0075", "small/shs", "small/iss_shs",
              "small/iss_shs_strong", "small/iss_shs_strong_decay", "small/iss_shs_mid_decay",
-             "medium/dense", "medium/iss_0.004"]
+             "medium/dense", "medium/iss_0.004", "medium/iss_0.004_ft"]
     assert sorted(rows) == sorted(names)
     for name in names:
         r = rows[name]
@@ -112,6 +112,15 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
         cfg = json.loads((out / "small" / name / "train" / "config.json").read_text())["train"]
         assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"]) == (0.1, *decay), name
         assert cfg["init_from"].endswith("iss_0.0075/compact.pt"), name
+    # the medium ISS model is fine-tuned compacted, group Lasso off, with the medium dropout
+    cfg = json.loads((out / "medium" / "iss_0.004_ft" / "train" / "config.json").read_text())
+    cfg = cfg["train"]
+    assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"], cfg["dropout"]) == (0.1, 0.5, 1, 0.5)
+    assert (cfg["iss_lambda"], cfg["shs_threshold"], cfg["shs_lambda"]) == (0.0, 0.0, 0.0)
+    assert cfg["init_from"].endswith("medium/iss_0.004/compact.pt")
+    assert rows["medium/iss_0.004_ft"]["start"] == "iss_0.004"
+    assert rows["medium/iss_0.004_ft"]["hidden_before"] == \
+        rows["medium/iss_0.004"]["hidden_after"]
     qat = json.loads((out / "medium" / "dense" / "qat_w8a16" / "config.json").read_text())
     assert qat["train"]["dropout"] == 0.5
 
@@ -173,6 +182,27 @@ def test_max_minutes_stops_after_an_epoch_and_resume_finishes(study, corpus, tmp
     assert rows["small/iss_0.0075"]["status"] == "done"
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 2
     assert "unfinished" not in (out / "study.md").read_text()
+
+
+def test_study_configs_stage_epochs() -> None:
+    """The fine-tuning stages keep their own epochs unless --epochs sets every run's (smoke);
+    the runs trained from scratch take theirs from MODELS."""
+    study = _study()
+    import argparse
+
+    def configs(epochs):
+        return study.study_configs(argparse.Namespace(
+            small_lambdas="0.0075", medium_lambdas="0.004,0.006", shs_base=0.0075, epochs=epochs))
+
+    full = configs(None)
+    assert sorted(full["medium"]) == ["dense", "iss_0.004", "iss_0.004_ft", "iss_0.006",
+                                      "iss_0.006_ft"]
+    assert full["medium"]["iss_0.006_ft"] == {**study.FINETUNE_STAGE, "start": "iss_0.006"}
+    assert full["small"]["iss_shs_strong_decay"]["epochs"] == 6
+    assert "epochs" not in full["medium"]["dense"]
+    smoke = configs(1)
+    assert {c["epochs"] for r in smoke.values() for c in r.values() if "start" in c} == {1}
+    assert study.FINETUNE_STAGE["epochs"] == 6  # the module's settings are not changed
 
 
 def test_other_settings_in_the_same_out_are_refused(study, corpus, tmp_path) -> None:
