@@ -111,8 +111,8 @@ DECAY_STAGES: dict[str, dict[str, Any]] = {
 #: the penalty that removes units also shrinks the kept ones all through training (the ISS
 #: runs' training perplexity stays far above the dense run's), so the smaller dense model is
 #: trained on without it, the lr halved per epoch from 0.1 as in :data:`DECAY_STAGES`. Removed
-#: units stay removed (compaction dropped them; Wen et al.'s ISS code fine-tunes with the zeros
-#: frozen for the same reason).
+#: units stay removed (compaction dropped them; Wen et al.'s ISS code has a fine-tuning mode that
+#: keeps zero weights frozen).
 FINETUNE_STAGE: dict[str, Any] = {"iss": 0.0, "theta": 0.0, "mu": 0.0, "epochs": 6, "lr": 0.1,
                                   "lr_decay": 0.5, "decay_after": 1}
 DEPLOY_KINDS = ("float", "int16", "int8", "int8 QAT")
