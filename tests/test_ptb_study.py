@@ -4,6 +4,7 @@ way, the table, goals and Pareto figure, no retraining of finished runs, trainin
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import random
@@ -184,11 +185,9 @@ def test_max_minutes_stops_after_an_epoch_and_resume_finishes(study, corpus, tmp
     assert "unfinished" not in (out / "study.md").read_text()
 
 
-def test_study_configs_stage_epochs() -> None:
+def test_study_configs_stage_epochs(study) -> None:
     """The fine-tuning stages keep their own epochs unless --epochs sets every run's (smoke);
     the runs trained from scratch take theirs from MODELS."""
-    study = _study()
-    import argparse
 
     def configs(epochs):
         return study.study_configs(argparse.Namespace(
