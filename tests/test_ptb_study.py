@@ -82,7 +82,8 @@ def _rows(out: Path) -> dict[str, dict]:
             for r in json.loads((out / "results.json").read_text())["rows"]}
 
 
-def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls) -> None:
+def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls,
+                                             monkeypatch) -> None:
     out = tmp_path / "study"
     argv = ["--data", str(corpus), "--out", str(out), "--small-lambdas", "0.0075",
             "--medium-lambdas", "0.004", *TINY]
@@ -102,6 +103,7 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
                 assert d["golden_quality"] > 1 and 0 < d["total_macs_executed"] <= d["total_macs"]
                 assert d["flash_bytes"] > 0 and "skipped" in d["m4"] and "skipped" in d["host"]
         assert r["float_test_ppl"] > 1 and r["deploy"]["int8 QAT"]["qat_float"]
+        assert r["float_test_ppl_1"] > 1 and r["float_test_ppl_1"] != r["float_test_ppl"]
     assert rows["small/iss_shs"]["start"] == "iss_0.0075" and rows["small/shs"]["start"] == "dense"
     assert rows["medium/dense"]["hidden_before"] == [8, 8]
     # the medium model trains with Zaremba's medium settings (dropout 0.5, 0.8 decay after 6)
@@ -129,6 +131,10 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
     assert "| model | run | deploy | epochs | hidden |" in md
     assert md.count("| small | iss_shs | ") == 4 and "int8 QAT" in md
     assert "PTB medium dense <= 82.5 test ppl: " in md and "## Goals" in md
+    dense = rows["medium/dense"]
+    assert (f"({dense['float_test_ppl_1']:.2f} as 1 stream like TF's tutorial; "
+            f"{dense['float_test_ppl']:.2f} as 20 streams)") in md
+    assert "| test ppl (1 stream) |" in md and f"| {dense['float_test_ppl_1']:.2f} |" in md
     for line in (g for g in md.splitlines() if g.startswith("* ") and "ppl" in g):
         assert any(w in line for w in (": MET", ": NOT MET", ": NOT RUN")), line
 
@@ -147,6 +153,15 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
     assert train_calls == []
     assert [p.stat().st_mtime_ns for p in ckpts] == stamps
     assert _rows(out) == rows
+
+    # a row deployed before the one-stream figure existed gets it, deployed nothing again
+    cache = out / "medium" / "dense" / "row.json"
+    doc = json.loads(cache.read_text())
+    del doc["row"]["float_test_ppl_1"]
+    cache.write_text(json.dumps(doc))
+    monkeypatch.setattr(study, "_deployed", lambda *a, **k: pytest.fail("deployed again"))
+    assert study.main(argv) == 0
+    assert train_calls == [] and _rows(out) == rows
 
     # --report-only rebuilds the report from results.json alone
     (out / "study.md").unlink()
