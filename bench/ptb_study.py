@@ -35,8 +35,10 @@ training epoch, or one run's deployment, which includes its QAT epoch) that cros
 everything checkpointed; the report lists the run as unfinished with its epochs, and a later
 ``--resume`` continues it. Each finished run is then compacted and deployed with
 :func:`bench.shs_qat.deploy_all`: int16 and int8 post-training, int8 after a one-epoch QAT run
-on ``--qat-max-tokens`` training tokens at ``--qat-lr`` 0.01. Figures: golden perplexity on 10 streams of
-``--eval-tokens`` test tokens next to the float model's, mean zeros in h, mult-adds per token
+on ``--qat-max-tokens`` training tokens at ``--qat-lr`` 0.01. Figures: the float model's valid and
+test perplexity over the training batch's 20 streams and its test perplexity as one stream (batch
+1, state carried from the first word to the last: TensorFlow's tutorial's measure, which the goals
+use), golden perplexity on 10 streams of ``--eval-tokens`` test tokens next to the float model's, mean zeros in h, mult-adds per token
 dense and executed with zero-skipping, host C instructions per token (callgrind), Cortex-M4
 instructions per token (QEMU) where the model fits the board (PTB's 10000-word embedding and
 softmax never fit its 4 MB: the reason is given), and the flash the weights, tables and
