@@ -118,7 +118,7 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
     # the medium ISS model is fine-tuned compacted, group Lasso off, with the medium dropout
     cfg = json.loads((out / "medium" / "iss_0.004_ft" / "train" / "config.json").read_text())
     cfg = cfg["train"]
-    assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"], cfg["dropout"]) == (0.1, 0.5, 1, 0.5)
+    assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"], cfg["dropout"]) == (0.1, 0.5, 1, 0.3)
     assert (cfg["iss_lambda"], cfg["shs_threshold"], cfg["shs_lambda"]) == (0.0, 0.0, 0.0)
     assert cfg["init_from"].endswith("medium/iss_0.004/compact.pt")
     assert rows["medium/iss_0.004_ft"]["start"] == "iss_0.004"
@@ -126,6 +126,8 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
         rows["medium/iss_0.004"]["hidden_after"]
     qat = json.loads((out / "medium" / "dense" / "qat_w8a16" / "config.json").read_text())
     assert qat["train"]["dropout"] == 0.5
+    qat = json.loads((out / "medium" / "iss_0.004_ft" / "qat_w8a16" / "config.json").read_text())
+    assert qat["train"]["dropout"] == 0.3  # the stage's own
 
     md = (out / "study.md").read_text()
     assert "| model | run | deploy | epochs | hidden |" in md
