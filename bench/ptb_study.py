@@ -38,9 +38,9 @@ everything checkpointed; the report lists the run as unfinished with its epochs,
 on ``--qat-max-tokens`` training tokens at ``--qat-lr`` 0.01. Figures: the float model's valid and
 test perplexity over the training batch's 20 streams and its test perplexity as one stream (batch
 1, state carried from the first word to the last: TensorFlow's tutorial's measure, which the goals
-use), golden perplexity on 10 streams of ``--eval-tokens`` test tokens next to the float model's, mean zeros in h, mult-adds per token
-dense and executed with zero-skipping, host C instructions per token (callgrind), Cortex-M4
-instructions per token (QEMU) where the model fits the board (PTB's 10000-word embedding and
+use), golden perplexity on 10 streams of ``--eval-tokens`` test tokens next to the float
+model's, mean zeros in h, mult-adds per token dense and executed with zero-skipping, host C
+instructions per token (callgrind), Cortex-M4 instructions per token (QEMU) where the model fits the board (PTB's 10000-word embedding and
 softmax never fit its 4 MB: the reason is given), and the flash the weights, tables and
 embedding need. They are cached in ``OUT/<model>/<run>/row.json`` (keyed by the checkpoint's
 hash and the deployment options), so a rerun measures nothing again.
@@ -375,8 +375,8 @@ def _cost(d: dict[str, Any]) -> float:
 def table(rows: list[dict[str, Any]]) -> str:
     """The study's Markdown table: one line per run and deployment."""
     head = ["model", "run", "deploy", "epochs", "hidden", "valid ppl", "test ppl",
-            "test ppl (1 stream)", "golden ppl (float)", "LSTM MACs/token", "softmax MACs/token", "h zeros",
-            "executed MACs/token", "fewer than dense", "host C insns/token",
+            "test ppl (1 stream)", "golden ppl (float)", "LSTM MACs/token", "softmax MACs/token",
+            "h zeros", "executed MACs/token", "fewer than dense", "host C insns/token",
             "M4 insns/token", "flash B"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -501,7 +501,8 @@ def write_report(out: Path, rows: list[dict[str, Any]], settings: dict[str, Any]
         f"{settings.get('max_tokens') or 'all'}. valid/test ppl: the float model over the whole "
         "splits as the training batch's 20 streams (state carried across windows); test ppl (1 "
         "stream): the whole test split as one stream, how TensorFlow's PTB tutorial reports its "
-        "test perplexity (the goals compare these where every row has them); golden ppl (float): the integer model (and the float one) on "
+        "test perplexity (the goals compare these where every row has them); golden ppl "
+        "(float): the integer model (and the float one) on "
         f"10 streams of {settings.get('eval_tokens')} test tokens from a zero state. Mult-adds "
         "per token after compaction; executed: zero entries of h skipped (LSTM and softmax); "
         "fewer than dense: the mult-adds of the model's dense run, same deployment, over this "

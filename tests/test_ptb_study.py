@@ -115,7 +115,7 @@ def test_study_end_to_end_and_no_retraining(study, corpus, tmp_path, train_calls
         cfg = json.loads((out / "small" / name / "train" / "config.json").read_text())["train"]
         assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"]) == (0.1, *decay), name
         assert cfg["init_from"].endswith("iss_0.0075/compact.pt"), name
-    # the medium ISS model is fine-tuned compacted, group Lasso off, with the medium dropout
+    # the medium ISS model is fine-tuned compacted, group Lasso off, with the stage's dropout
     cfg = json.loads((out / "medium" / "iss_0.004_ft" / "train" / "config.json").read_text())
     cfg = cfg["train"]
     assert (cfg["lr"], cfg["lr_decay"], cfg["decay_after"], cfg["dropout"]) == (0.1, 0.5, 1, 0.3)
