@@ -42,8 +42,9 @@ use), golden perplexity on 10 streams of ``--eval-tokens`` test tokens next to t
 model's, mean zeros in h, mult-adds per token dense and executed with zero-skipping, host C
 instructions per token (callgrind), Cortex-M4 instructions per token (QEMU) where the model
 fits the board (PTB's 10000-word embedding and softmax never fit its 4 MB: the reason is given),
-and the flash the weights, tables and embedding need. They are cached in ``OUT/<model>/<run>/row.json`` (keyed by the checkpoint's
-hash and the deployment options), so a rerun measures nothing again.
+and the flash the weights, tables and embedding need. They are cached in
+``OUT/<model>/<run>/row.json`` (keyed by the checkpoint's hash and the deployment options), so a
+rerun measures nothing again.
 
 Outputs in OUT: ``results.json`` (every figure; merged across invocations), ``study.md`` (the
 table, the goals MET / NOT MET / NOT RUN with figures), ``pareto.png`` (float test perplexity
