@@ -79,6 +79,7 @@ from bench.shs_qat import (  # after the path set-up
     compact_row,
     config_kwargs,
     deploy_all,
+    ptb_perplexity,
     settings_diff,
     short_m4,
     task_data,
@@ -288,17 +289,13 @@ def _with_one_stream(out: Path, row: dict[str, Any], args) -> dict[str, Any]:
     TensorFlow's PTB tutorial reports its test perplexity, where ``float_test_ppl`` cuts the
     split into the training batch's 20 streams, each from a zero state. Cached with the row
     (rows deployed before this figure existed get it here without being deployed again)."""
-    import math
-
     from lstmgen.checkpoint import load_module
-    from lstmgen.data import batchify, load_ptb
-    from lstmgen.train import evaluate_lm
+    from lstmgen.data import load_ptb
 
     if "float_test_ppl_1" in row:
         return row
     test = load_ptb(args.data, max_tokens=args.max_tokens).split("test")
-    ce = evaluate_lm(load_module(out / "compact.pt"), batchify(test, 1), 35)
-    row = {**row, "float_test_ppl_1": math.exp(ce)}
+    row = {**row, "float_test_ppl_1": ptb_perplexity(load_module(out / "compact.pt"), test, 1)}
     _write_cache(out, _deploy_key(out / "train", args), row)
     return row
 
@@ -328,8 +325,8 @@ def _run(model: str, name: str, c: dict[str, Any], args, data, clock: _Clock) ->
         head["precision"] = args.precision
         if args.epochs is not None:
             kw["epochs"] = args.epochs
-    elif _dropout(model, c):
-        kw["dropout"] = _dropout(model, c)
+    elif dropout := _dropout(model, c):
+        kw["dropout"] = dropout
     cfg = default_config("ptb", **kw)
     run_dir = out / "train"
     _check_settings(run_dir, cfg, f"{model}/{name}")

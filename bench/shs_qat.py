@@ -40,8 +40,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-__all__ = ["CONFIGS", "compact_row", "config_kwargs", "deploy_all", "goals", "main", "run_config",
-           "settings_diff", "short_m4", "table", "task_data", "train_run"]
+__all__ = ["CONFIGS", "compact_row", "config_kwargs", "deploy_all", "goals", "main",
+           "ptb_perplexity", "run_config", "settings_diff", "short_m4", "table", "task_data",
+           "train_run"]
 
 #: Per task, name -> training settings: ``iss`` λ, SHS ``theta`` and ``mu``; ``start`` (a
 #: configuration whose compacted model this one fine-tunes), ``epochs`` and ``lr`` of that stage
@@ -81,8 +82,6 @@ def train_run(run_dir: Path, cfg, args, epochs: int) -> Any:
 
 def _float_quality(ckpt, args) -> dict[str, float]:
     """Float quality over whole splits (digits: accuracy; PTB: carried-state perplexity)."""
-    import math
-
     import torch
 
     from lstmgen.checkpoint import build_module
@@ -97,12 +96,22 @@ def _float_quality(ckpt, args) -> dict[str, float]:
         with torch.no_grad():
             acc = float((model(torch.from_numpy(d.x_test)).argmax(-1).numpy() == d.y_test).mean())
         return {"float_test_acc": acc}
-    from lstmgen.data import batchify, load_ptb
-    from lstmgen.train import evaluate_lm
+    from lstmgen.data import load_ptb
 
     corpus = load_ptb(args.data, max_tokens=args.max_tokens)
-    return {f"float_{s}_ppl": math.exp(evaluate_lm(model, batchify(corpus.split(s), 20), 35))
-            for s in ("valid", "test")}
+    return {f"float_{s}_ppl": ptb_perplexity(model, corpus.split(s)) for s in ("valid", "test")}
+
+
+def ptb_perplexity(model, ids, streams: int = 20) -> float:
+    """The perplexity of the float LM ``model`` over the token ids ``ids`` cut into ``streams``
+    streams (the training batch's 20; 1: the whole split as one stream), the state carried across
+    35-token windows as in training."""
+    import math
+
+    from lstmgen.data import batchify
+    from lstmgen.train import evaluate_lm
+
+    return math.exp(evaluate_lm(model, batchify(ids, streams), 35))
 
 
 def task_data(args):
