@@ -119,7 +119,9 @@ DECAY_STAGES: dict[str, dict[str, Any]] = {
 #: keeps zero weights frozen). Dropout 0.3, not the medium model's 0.5: the compacted model is
 #: smaller (Zaremba et al. use none at 200 units, 0.5 at 650). Measured on iss_0.006 compacted
 #: at epoch 22 ([239, 457], test ppl 94.32): two epochs (lr 0.1, 0.05) reach valid/test 96.58/93.49
-#: with dropout 0.3 against 97.56/94.49 with 0.5.
+#: with dropout 0.3 against 97.56/94.49 with 0.5. Full runs (bench/results/ptb_study.md, test ppl
+#: as one stream): iss_0.006 92.57 -> 90.15 after the stage; iss_0.004 84.33 -> 85.39 (its larger
+#: model overfits at dropout 0.3: training ppl 43 against valid 89).
 FINETUNE_STAGE: dict[str, Any] = {"iss": 0.0, "theta": 0.0, "mu": 0.0, "epochs": 6, "lr": 0.1,
                                   "lr_decay": 0.5, "decay_after": 1, "dropout": 0.3}
 DEPLOY_KINDS = ("float", "int16", "int8", "int8 QAT")
